@@ -1,0 +1,118 @@
+"""Profiles: every size, step count and path of a run, as data files (smoke, tiny, paper).
+
+A profile is a YAML file of sections (``data``, ``alignment``, ...). Each stage reads its section
+into its own dataclass with :meth:`Profile.section`, so a typo in a key fails loudly.
+Overrides use dotted keys (``{"alignment.epochs": 3}``) from papermill parameters or the CLI.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, TypeVar
+
+import yaml
+
+PROFILE_DIR = Path(__file__).parent / "profiles"
+PROFILES = ("smoke", "tiny", "paper")
+T = TypeVar("T")
+
+
+def project_root() -> Path:
+    """The repository root (where artifacts/ and results/ live); ``MMGEN_ROOT`` overrides it."""
+    if os.environ.get("MMGEN_ROOT"):
+        return Path(os.environ["MMGEN_ROOT"]).resolve()
+    here = Path(__file__).resolve().parents[1]
+    if (here / "pyproject.toml").exists():
+        return here
+    return Path.cwd().resolve()
+
+
+def _set_dotted(tree: dict, key: str, value: Any) -> None:
+    parts = key.split(".")
+    node = tree
+    for p in parts[:-1]:
+        if p not in node or not isinstance(node[p], dict):
+            raise KeyError(f"override {key!r}: no section {p!r} in the profile")
+        node = node[p]
+    if parts[-1] not in node:
+        raise KeyError(f"override {key!r}: unknown key {parts[-1]!r} (known: {sorted(node)})")
+    node[parts[-1]] = value
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """Parse ``section.key=value`` (value read as YAML: numbers, lists, booleans)."""
+    if "=" not in text:
+        raise ValueError(f"override {text!r} must look like section.key=value")
+    key, raw = text.split("=", 1)
+    return key.strip(), yaml.safe_load(raw)
+
+
+@dataclass
+class Profile:
+    """A loaded profile: its name, its sections and where its artifacts and results go."""
+
+    name: str
+    sections: dict[str, dict[str, Any]]
+    root: Path
+
+    @property
+    def artifacts(self) -> Path:
+        return self.root / "artifacts" / self.name
+
+    @property
+    def results(self) -> Path:
+        return self.root / "results" / self.name
+
+    @property
+    def seed(self) -> int:
+        return int(self.sections.get("seed", {}).get("value", 0))
+
+    def section(self, name: str, cls: type[T] | None = None) -> T | dict[str, Any]:
+        """The section ``name`` as a dataclass ``cls`` (unknown keys raise) or a plain dict."""
+        if name not in self.sections:
+            raise KeyError(f"profile {self.name!r} has no section {name!r}")
+        data = copy.deepcopy(self.sections[name])
+        if cls is None:
+            return data
+        fields = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - fields
+        if unknown:
+            raise KeyError(f"profile {self.name!r} section {name!r}: unknown keys {sorted(unknown)}")
+        return cls(**data)
+
+    def stage_dir(self, stage: str, *config: Any) -> Path:
+        """Artifact folder of a stage, keyed by a hash of its config so changed inputs rebuild."""
+        return self.artifacts / f"{stage}-{config_hash(*config)}"
+
+
+def config_hash(*parts: Any) -> str:
+    """A short stable hash of dataclasses / dicts / paths, for artifact folder names."""
+
+    def plain(x: Any) -> Any:
+        if dataclasses.is_dataclass(x) and not isinstance(x, type):
+            return dataclasses.asdict(x)
+        if isinstance(x, Path):
+            return str(x)
+        return x
+
+    blob = json.dumps([plain(p) for p in parts], sort_keys=True, default=str)
+    return hashlib.sha1(blob.encode()).hexdigest()[:10]
+
+
+def load_profile(name: str = "tiny", overrides: Mapping[str, Any] | None = None,
+                 root: str | Path | None = None) -> Profile:
+    """Load ``profiles/<name>.yaml`` (or a path to a YAML file) and apply dotted overrides."""
+    path = Path(name)
+    if not path.suffix:
+        path = PROFILE_DIR / f"{name}.yaml"
+        if not path.exists():
+            raise FileNotFoundError(f"unknown profile {name!r}; choose one of {PROFILES} or give a .yaml path")
+    sections = yaml.safe_load(path.read_text())
+    for key, value in (overrides or {}).items():
+        _set_dotted(sections, key, value)
+    return Profile(name=path.stem, sections=sections, root=Path(root).resolve() if root else project_root())
