@@ -14,6 +14,26 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 
 SPLITS = ("train", "valid", "test")
+DATASET_VERSION = 1  # bump when the builders change what they write, so old artifacts are rebuilt
+SOURCES = ("music21", "folder", "musiccaps", "musicbench", "official")
+
+
+@dataclass
+class DataConfig:
+    """Where a profile's clips come from and how long they are (profile section ``data``).
+
+    ``path``: the folder (folder), CSV (musiccaps), JSON lines (musicbench) or split JSON (official);
+    ``audio_dir``: where their audio lives; ``melody_dir``: the authors' melody text files."""
+
+    source: str = "music21"
+    n_clips: int = 600  # 0 = all
+    clip_seconds: float = 5.12
+    max_works: int = 900  # music21 candidates to try
+    soundfont: str = "auto"
+    path: str | None = None
+    audio_dir: str | None = None
+    captions_csv: str | None = None
+    melody_dir: str | None = None
 
 
 @dataclass
@@ -129,3 +149,28 @@ def assign_splits(items: list[Item], seed: int = 0, ratios: tuple[int, int, int]
 def iter_batches(seq: list, size: int) -> Iterator[list]:
     for i in range(0, len(seq), size):
         yield seq[i:i + size]
+
+
+def get_dataset(profile, progress: bool = True) -> Manifest:
+    """The profile's dataset: built on first use (resuming a partial build), then reused."""
+    from .readers import (build_from_records, read_folder, read_musicbench, read_musiccaps, read_official)
+
+    cfg: DataConfig = profile.section("data", DataConfig)
+    if cfg.source not in SOURCES:
+        raise ValueError(f"data.source must be one of {SOURCES}, not {cfg.source!r}")
+    root = profile.stage_dir("data", cfg, profile.seed, DATASET_VERSION)
+    if cfg.source == "music21":
+        from .music21set import build_music21
+
+        return build_music21(root, cfg, seed=profile.seed, progress=progress)
+    if not cfg.path:
+        raise ValueError(f"data.source={cfg.source!r} needs data.path (and usually data.audio_dir); "
+                         "set them in the profile or with --set data.path=...")
+    records = {
+        "folder": lambda: read_folder(cfg.path, cfg.captions_csv),
+        "musiccaps": lambda: read_musiccaps(cfg.path, cfg.audio_dir or Path(cfg.path).parent),
+        "musicbench": lambda: read_musicbench(cfg.path, cfg.audio_dir or Path(cfg.path).parent),
+        "official": lambda: read_official(cfg.path, cfg.melody_dir, cfg.audio_dir),
+    }[cfg.source]()
+    return build_from_records(root, records, cfg.clip_seconds, seed=profile.seed, limit=cfg.n_clips,
+                              progress=progress)
