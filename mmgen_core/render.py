@@ -45,7 +45,10 @@ class Track:
 
 
 class Renderer:
-    """A FluidSynth synthesizer with a soundfont loaded once."""
+    """A FluidSynth synthesizer with a soundfont loaded once.
+
+    A fresh renderer is bit-exact for the same input; later renders of a reused one may differ by
+    FluidSynth's 64-sample block phase (below −60 dB), which only matters when a build is resumed."""
 
     def __init__(self, soundfont: str = "auto", sample_rate: int = SAMPLE_RATE, gain: float = 0.4):
         import fluidsynth
