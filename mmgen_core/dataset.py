@@ -14,7 +14,7 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 
 SPLITS = ("train", "valid", "test")
-DATASET_VERSION = 1  # bump when the builders change what they write, so old artifacts are rebuilt
+DATASET_VERSION = 2  # bump when the builders change what they write, so old artifacts are rebuilt
 SOURCES = ("music21", "folder", "musiccaps", "musicbench", "official")
 
 
@@ -174,3 +174,24 @@ def get_dataset(profile, progress: bool = True) -> Manifest:
     }[cfg.source]()
     return build_from_records(root, records, cfg.clip_seconds, seed=profile.seed, limit=cfg.n_clips,
                               progress=progress)
+
+
+def dataset_stats(manifest: Manifest) -> "pd.DataFrame":
+    """One row per clip: split, source, style, instrument, tempo, melody note count and pitch range,
+    caption length — the numbers behind notebook 02's plots."""
+    import pandas as pd
+    import soundfile as sf
+
+    from .tokens import text_to_notes
+
+    rows = []
+    for it in manifest.items():
+        notes = text_to_notes(it.melody) if it.melody else []
+        pitches = [n.pitch for n in notes] or [np.nan]
+        rows.append({"id": it.id, "split": it.split, "source": it.source,
+                     "style": it.meta.get("style", it.source), "instrument": it.meta.get("instrument", ""),
+                     "bpm": it.meta.get("bpm", np.nan), "seconds": sf.info(str(manifest.audio_path(it))).duration,
+                     "n_notes": len(notes), "pitch_min": np.min(pitches), "pitch_max": np.max(pitches),
+                     "pitch_mean": np.mean(pitches), "caption_words": len(it.caption.split()),
+                     "caption": it.caption})
+    return pd.DataFrame(rows)

@@ -59,14 +59,17 @@ def load_midi(path: str | Path) -> list[Note]:
     return order_notes(notes, "official")
 
 
-def save_midi(notes: Sequence[Note], path: str | Path, program: int = 0, velocity: int = 90) -> Path:
-    """Write notes as a one-track MIDI file."""
+def save_midi(notes: Sequence[Note], path: str | Path, programs: dict[int, int] | None = None,
+              velocity: int = 90) -> Path:
+    """Write notes as MIDI, one track per ``Note.instrument`` (GM program from ``programs``, default piano)."""
     import pretty_midi
 
     pm = pretty_midi.PrettyMIDI()
-    inst = pretty_midi.Instrument(program=program)
-    inst.notes = [pretty_midi.Note(velocity, n.pitch, n.start, n.end) for n in notes if n.end > n.start]
-    pm.instruments.append(inst)
+    for idx in sorted({n.instrument for n in notes}):
+        inst = pretty_midi.Instrument(program=(programs or {}).get(idx, 0))
+        inst.notes = [pretty_midi.Note(velocity, n.pitch, n.start, n.end)
+                      for n in notes if n.instrument == idx and n.end > n.start]
+        pm.instruments.append(inst)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     pm.write(str(path))
@@ -100,6 +103,31 @@ def clip_notes(notes: Iterable[Note], start: float, end: float) -> list[Note]:
         if e > s:
             out.append(Note(n.pitch, s - start, e - start, n.instrument))
     return out
+
+
+def note_scores(reference: Sequence[Note], estimate: Sequence[Note], offsets: bool = False,
+                onset_tolerance: float = 0.05) -> tuple[float, float, float]:
+    """mir_eval note precision, recall, F1: onset within 50 ms and same pitch (and, with ``offsets``,
+    offset within 20% of the note or 50 ms)."""
+    import mir_eval
+
+    if not reference or not estimate:
+        empty = float(not reference and not estimate)
+        return empty, empty, empty
+
+    def arrays(notes):
+        iv = np.array([[n.start, n.end] for n in notes]).reshape(-1, 2)
+        return iv, 440.0 * 2 ** ((np.array([n.pitch for n in notes], dtype=float) - 69) / 12)
+
+    (ri, rp), (ei, ep) = arrays(reference), arrays(estimate)
+    p, r, f, _ = mir_eval.transcription.precision_recall_f1_overlap(
+        ri, rp, ei, ep, onset_tolerance=onset_tolerance, offset_ratio=0.2 if offsets else None)
+    return float(p), float(r), float(f)
+
+
+def note_f1(reference: Sequence[Note], estimate: Sequence[Note], offsets: bool = False) -> float:
+    """Note F1 (see :func:`note_scores`)."""
+    return note_scores(reference, estimate, offsets)[2]
 
 
 def transpose(notes: Iterable[Note], semitones: int) -> list[Note]:

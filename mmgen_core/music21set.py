@@ -190,7 +190,7 @@ def make_clip(work: Work, clip_seconds: float, rng: np.random.Generator) -> tupl
                 tonic=_tonic_after(meta["tonic"], semis), accompaniment="")
     if accomp:
         acc_prog = int(rng.choice(list(ACCOMP_PROGRAMS)))
-        tracks.append(Track(acc_prog, tuple(accomp), 62))
+        tracks.append(Track(acc_prog, tuple(Note(n.pitch, n.start, n.end, 1) for n in accomp), 62))
         meta["accompaniment"] = ACCOMP_PROGRAMS[acc_prog]
     return tracks, melody, meta
 
@@ -242,8 +242,8 @@ def build_music21(root: Path, cfg: DataConfig, seed: int = 0, progress: bool = T
             man.reject(Reject(cid, f"{type(exc).__name__}: {exc}", "music21"))
             continue
         save_audio(root / "audio" / f"{cid}.wav", normalize_peak(wav, 0.5))
-        save_midi([n for t in tracks for n in t.notes if n.instrument == 0], root / "midi" / f"{cid}.mid",
-                  program=meta["program"])
+        save_midi([n for t in tracks for n in t.notes], root / "midi" / f"{cid}.mid",
+                  programs={i: t.program for i, t in enumerate(tracks)})
         meta["score_midi"] = f"midi/{cid}.mid"
         item = Item(id=cid, audio=f"audio/{cid}.wav", captions=[write_caption(meta, rng), write_caption(meta, rng)],
                     melody_gt=notes_to_text(melody), source="music21", meta=meta)

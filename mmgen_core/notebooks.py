@@ -6,12 +6,14 @@ import time
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from .config import load_profile, project_root
+from .config import load_profile
+
+NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"  # they ship with the repository
 
 
 def notebook_paths(folder: str | Path | None = None, only: Sequence[str] = ()) -> list[Path]:
     """``NN_name.ipynb`` files in order; ``only`` keeps those whose number or name is listed."""
-    folder = Path(folder) if folder else project_root() / "notebooks"
+    folder = Path(folder) if folder else NOTEBOOK_DIR
     paths = sorted(p for p in folder.glob("[0-9][0-9]_*.ipynb"))
     if only:
         paths = [p for p in paths if p.name[:2] in only or p.stem in only]

@@ -1,18 +1,9 @@
-import mir_eval
 import numpy as np
 
 from conftest import synth
 from mmgen_core.extract import default_extractor
-from mmgen_core.melody import Note
+from mmgen_core.melody import Note, note_f1 as _f1
 from mmgen_core.render import Renderer, Track
-
-
-def _f1(ref, est):
-    ri = np.array([[n.start, n.end] for n in ref])
-    ei = np.array([[n.start, n.end] for n in est]) if est else np.zeros((0, 2))
-    rp = np.array([440 * 2 ** ((n.pitch - 69) / 12) for n in ref])
-    ep = np.array([440 * 2 ** ((n.pitch - 69) / 12) for n in est])
-    return mir_eval.transcription.precision_recall_f1_overlap(ri, rp, ei, ep, offset_ratio=None)[2]
 
 
 def test_basic_pitch_hears_a_synthetic_melody(scale_notes):
