@@ -1,0 +1,153 @@
+"""Intersection Rate (ISR, paper eq. 8) and the index-selection grid (DESIGN §2.3).
+
+Two databases hold the same items in two modalities (melody and audio embeddings, same ids).
+For a query q, R1 and R2 are the top-K ids from each; ``ISR = |R1 ∩ R2| / K``, averaged over
+queries. The authors' script used a per-item form instead: audio i searches the melody index and
+scores 1 when melody i is in its top-K. The index type and parameters are chosen by highest ISR
+(official best on MusicCaps: HNSW M32/efC2048/efS128, ISR 0.632, equal to Flat).
+
+Official defects avoided here: their grid shares one IVF quantizer between the audio and melody
+indexes (training the second retrains the first's quantizer after its lists were filled) and
+trains IVF batch by batch (only the last batch counts); every index below is built on its own.
+"""
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from .retrieval import IndexConfig, MelodyDB, RetrievalConfig, RetrievalError, SearchResult
+
+IVF_NPROBES = (1, 4, 16)
+HNSW_MS = (16, 32)
+HNSW_EF_CONSTRUCTION = (64, 256, 1024, 2048)
+HNSW_EF_SEARCH = (16, 32, 64, 128)
+
+
+def _overlaps(r1: SearchResult, r2: SearchResult, k: int) -> np.ndarray:
+    """Per query |R1 ∩ R2| / K, by item id."""
+    return np.array([len(set(a) & set(b)) / k for a, b in zip(r1.ids, r2.ids)])
+
+
+def _check_same_items(db1: MelodyDB, db2: MelodyDB) -> None:
+    if len(db1) != len(db2) or set(db1.ids) != set(db2.ids):
+        raise RetrievalError("ISR compares two databases of the same items (same ids) in two modalities; "
+                             f"these hold {len(db1)} and {len(db2)} items with different ids")
+
+
+def intersection_rate(db1: MelodyDB, db2: MelodyDB, queries: np.ndarray, k: int) -> float:
+    """Paper eq. 8: mean over queries of |top-K(db1) ∩ top-K(db2)| / K."""
+    _check_same_items(db1, db2)
+    return float(_overlaps(db1.search(queries, k), db2.search(queries, k), k).mean())
+
+
+def per_item_isr(db: MelodyDB, queries: np.ndarray, k: int,
+                 query_ids: Sequence[str] | None = None) -> float:
+    """Authors' form: fraction of queries i whose own item (``query_ids[i]``, default db.ids[i]) is in the top-K."""
+    query_ids = list(db.ids if query_ids is None else query_ids)
+    result = db.search(queries, k)
+    if len(query_ids) != len(result.ids):
+        raise RetrievalError(f"{len(result.ids)} queries but {len(query_ids)} query ids; give one id per query")
+    return float(np.mean([qid in hits for qid, hits in zip(query_ids, result.ids)]))
+
+
+def recall_at_k(approx_result: SearchResult, exact_result: SearchResult) -> float:
+    """Mean share of the exact (Flat) top-K that the approximate search also returned."""
+    if approx_result.indices.shape != exact_result.indices.shape:
+        raise RetrievalError(f"results differ in shape: {approx_result.indices.shape} vs {exact_result.indices.shape}")
+    k = exact_result.indices.shape[1]
+    return float(np.mean([len(set(a[a >= 0]) & set(e)) / k
+                          for a, e in zip(approx_result.indices, exact_result.indices)]))
+
+
+def default_grid(n_items: int) -> list[IndexConfig]:
+    """Flat; IVF nlist≈sqrt(N), nprobe 1/4/16; HNSW M16/32 × efC 64–2048 × efS 16–128, capped at N."""
+    if n_items < 1:
+        raise RetrievalError("the grid needs at least one item")
+    nlist = min(n_items, max(1, round(math.sqrt(n_items))))
+    grid = [IndexConfig("flat")]
+    grid += [IndexConfig("ivf", nlist=nlist, nprobe=p) for p in sorted({min(p, nlist) for p in IVF_NPROBES})]
+    # candidate lists longer than N behave like N: drop them so small databases get no duplicates
+    efcs = [e for e in HNSW_EF_CONSTRUCTION if e <= max(HNSW_EF_CONSTRUCTION[0], n_items)]
+    efss = [e for e in HNSW_EF_SEARCH if e <= max(HNSW_EF_SEARCH[0], n_items)]
+    grid += [IndexConfig("hnsw", M=m, ef_construction=c, ef_search=s) for m in HNSW_MS for c in efcs for s in efss]
+    return grid
+
+
+def grid_from_config(cfg: RetrievalConfig, n_items: int) -> list[IndexConfig]:
+    """The configurations a profile asks for: ``default_grid(N)`` or its explicit list."""
+    return default_grid(n_items) if cfg.grid == "default" else [IndexConfig(**c) for c in cfg.grid]
+
+
+def _timed_search(db: MelodyDB, queries: np.ndarray, k: int, repeats: int) -> tuple[SearchResult, float]:
+    """Search result and the median wall time (s) of ``repeats`` batched searches."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = db.search(queries, k)
+        times.append(time.perf_counter() - start)
+    return result, statistics.median(times)
+
+
+def run_grid(melody_vecs: np.ndarray, audio_vecs: np.ndarray, ids: Sequence[str],
+             configs: Sequence[IndexConfig], k: int, query_vecs: np.ndarray | None = None,
+             repeats: int = 3) -> pd.DataFrame:
+    """Per config: ISR (eq. 8 and per-item), recall@K vs Flat, build time, batched latency, index size.
+
+    Queries default to the audio embeddings (music-to-music); per-item ISR is always audio i → melody i.
+    Configs differing only in nprobe/efSearch share one build and report its build time."""
+    queries = audio_vecs if query_vecs is None else query_vecs
+    exact = MelodyDB.build(melody_vecs, ids, IndexConfig("flat")).search(queries, k)
+    builds: dict[tuple, tuple[MelodyDB, MelodyDB, float]] = {}
+    rows = []
+    for config in tqdm(configs, desc="index grid"):
+        if config.build_key() not in builds:
+            start = time.perf_counter()
+            melody_db = MelodyDB.build(melody_vecs, ids, config)
+            build_s = time.perf_counter() - start
+            builds[config.build_key()] = (melody_db, MelodyDB.build(audio_vecs, ids, config), build_s)
+        melody_db, audio_db, build_s = builds[config.build_key()]
+        for db in (melody_db, audio_db):
+            db.set_search_params(nprobe=config.nprobe, ef_search=config.ef_search)
+        result, seconds = _timed_search(melody_db, queries, k, repeats)
+        n_queries = len(result.ids)
+        rows.append({
+            "label": melody_db.config.label, "kind": config.kind, "params": melody_db.config.params(),
+            "isr": float(_overlaps(result, audio_db.search(queries, k), k).mean()),
+            "isr_per_item": per_item_isr(melody_db, audio_vecs, k),
+            "recall_at_k": recall_at_k(result, exact),
+            "build_s": build_s, "ms_per_query": 1000 * seconds / n_queries,
+            "queries_per_s": n_queries / seconds, "index_bytes": melody_db.index_bytes(),
+        })
+    return pd.DataFrame(rows)
+
+
+def choose_config(df: pd.DataFrame, by: str = "isr") -> IndexConfig:
+    """The configuration with the highest ISR (as the paper chooses); ties go to lower latency."""
+    if df.empty:
+        raise RetrievalError("the grid table is empty; run run_grid with at least one config")
+    ranked = df.assign(_score=df[by].round(9)).sort_values(["_score", "ms_per_query"], ascending=[False, True])
+    best = ranked.iloc[0]
+    return IndexConfig(kind=best["kind"], **best["params"])
+
+
+def plot_isr_latency(df: pd.DataFrame, ax: Any = None, by: str = "isr") -> Any:
+    """Scatter of ISR against batched latency, one colour per index kind, each point labelled."""
+    import matplotlib.pyplot as plt
+
+    ax = ax or plt.subplots(figsize=(7, 4.5))[1]
+    for kind, group in df.groupby("kind", sort=False):
+        ax.scatter(group["ms_per_query"], group[by], label=kind, alpha=0.8)
+        for _, row in group.iterrows():
+            ax.annotate(row["label"], (row["ms_per_query"], row[by]), fontsize=6,
+                        xytext=(3, 2), textcoords="offset points")
+    ax.set_xscale("log")
+    ax.set_xlabel("batched query latency (ms / query, log scale)")
+    ax.set_ylabel("ISR" if by == "isr" else "per-item ISR")
+    ax.legend(title="index")
+    return ax

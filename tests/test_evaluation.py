@@ -1,0 +1,267 @@
+"""Evaluation metrics, the TF1 checkpoint reader, the musicnn port and the local-weight backbones."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from mmgen_core.config import PROFILES, load_profile
+from mmgen_core.evaluation import (EvaluationConfig, Musicnn, chroma_similarity, evaluate_set, fad, fad_bootstrap,
+                                   fad_inf, frechet_distance, inception_score, kl_divergence, normalise_tags,
+                                   note_f1, softmax)
+from mmgen_core.evaluation.backbones import (CNN14_16K, Cnn14Net, PANNsCNN14, VGGish, VGGishNet, WeightError,
+                                             vggish_examples)
+from mmgen_core.evaluation.musicnn import musicnn_checkpoint_dir, musicnn_logmel, patch_starts
+from mmgen_core.evaluation.tf1_checkpoint import CheckpointError, load_checkpoint, read_index
+from mmgen_core.melody import Note, transpose
+
+SR = 16000
+DATA = Path(__file__).parent / "data"
+
+
+def fixture_signal() -> np.ndarray:
+    """The deterministic clip of tests/data/make_musicnn_fixture.py (keep the two identical)."""
+    t = np.arange(int(3.5 * SR)) / SR
+    f0 = 196.0 * 2 ** (np.floor(t * 4) % 8 / 12)
+    phase = 2 * np.pi * np.cumsum(f0) / SR
+    tone = sum(0.15 / k * np.sin(k * phase) for k in (1, 2, 3))
+    return (tone + 0.02 * np.random.default_rng(0).standard_normal(t.size)).astype(np.float32)
+
+
+def render(notes: list[Note], seconds: float) -> np.ndarray:
+    """Sine-with-harmonics rendering of notes, 10 ms fades."""
+    wav = np.zeros(int(seconds * SR), dtype=np.float32)
+    for n in notes:
+        a, b = int(n.start * SR), int(n.end * SR)
+        t = np.arange(b - a) / SR
+        f = 440.0 * 2 ** ((n.pitch - 69) / 12)
+        env = np.minimum(1.0, np.minimum(t, t[::-1]) / 0.01)
+        wav[a:b] += env * sum(0.3 / k * np.sin(2 * np.pi * k * f * t) for k in (1, 2, 3))
+    return wav
+
+
+SCALE = [Note(p, 0.4 * i, 0.4 * (i + 1)) for i, p in enumerate([60, 62, 64, 65, 67, 69, 71, 72])]
+
+
+# ---------------------------------------------------------------- FAD
+
+def test_fad_of_a_set_with_itself_is_zero():
+    x = np.random.default_rng(0).standard_normal((300, 32))
+    assert fad(x, x) < 1e-8
+
+
+def test_fad_grows_with_added_noise():
+    rng = np.random.default_rng(1)
+    ref = rng.standard_normal((400, 16))
+    scores = [fad(ref + s * rng.standard_normal(ref.shape), ref) for s in (0.1, 0.5, 1.0, 2.0)]
+    assert scores[0] > 0 and all(a < b for a, b in zip(scores, scores[1:]))
+
+
+def test_frechet_distance_matches_closed_form_and_handles_singular_covariances():
+    d, mu = 8, np.full(8, 0.5)
+    # N(0, I) vs N(mu, 4I): |mu|^2 + d(1 + 4 - 2*2)
+    assert frechet_distance(np.zeros(d), np.eye(d), mu, 4 * np.eye(d)) == pytest.approx(mu @ mu + d, rel=1e-10)
+    few = np.random.default_rng(2).standard_normal((5, 40))  # rank-deficient covariances
+    assert 0 <= fad(few, few) < 1e-8
+    assert np.isfinite(fad(few, few + 1.0))
+
+
+def test_fad_bootstrap_and_fad_inf():
+    rng = np.random.default_rng(3)
+    gen, ref = rng.standard_normal((300, 4)), rng.standard_normal((3000, 4)) + 0.5
+    res = fad_bootstrap(gen, ref, n_boot=50, seed=0)
+    assert res.low <= res.high and res.low > 0 and res == fad_bootstrap(gen, ref, n_boot=50, seed=0)
+    assert fad_inf(gen, ref, min_n=50, steps=8) == pytest.approx(1.0, abs=0.25)  # true distance 4 * 0.5^2
+
+
+@pytest.mark.parametrize("bad, match", [(np.zeros((1, 4)), "at least 2"), (np.zeros((0, 4)), "at least 2"),
+                                        (np.full((5, 4), np.nan), "NaN"), (np.zeros(4), "2-D")])
+def test_fad_rejects_bad_sets(bad, match):
+    with pytest.raises(ValueError, match=match):
+        fad(bad, np.zeros((5, 4)))
+
+
+def test_fad_rejects_mismatched_dimensions():
+    with pytest.raises(ValueError, match="differ"):
+        fad(np.random.default_rng(0).standard_normal((5, 4)), np.random.default_rng(1).standard_normal((5, 3)))
+
+
+# ---------------------------------------------------------------- KL and IS
+
+def test_kl_of_identical_distributions_is_zero_and_positive_otherwise():
+    p = softmax(np.random.default_rng(4).standard_normal((10, 50)))
+    assert kl_divergence(p, p) == pytest.approx(0.0, abs=1e-12)
+    q = softmax(np.random.default_rng(5).standard_normal((10, 50)))
+    assert kl_divergence(q, p) > 0.1
+
+
+def test_kl_rejects_unpaired_and_non_distributions():
+    p = softmax(np.zeros((4, 3)))
+    with pytest.raises(ValueError, match="paired"):
+        kl_divergence(p, p[:3])
+    with pytest.raises(ValueError, match="distributions"):
+        kl_divergence(np.ones((4, 3)), p)
+    tags = normalise_tags(np.array([[0.9, 0.1, 0.0]]))
+    assert np.allclose(tags.sum(axis=1), 1.0)
+
+
+def test_inception_score_extremes():
+    one_hot = np.tile(np.eye(7), (3, 1))  # every class predicted confidently, equally often
+    assert inception_score(one_hot)[0] == pytest.approx(7.0)
+    assert inception_score(np.tile(np.eye(7), (4, 1)), splits=4, seed=None)[0] == pytest.approx(7.0)
+    same = np.tile(softmax(np.arange(5.0)[None]), (12, 1))
+    assert inception_score(same, splits=3) == pytest.approx((1.0, 0.0))
+    with pytest.raises(ValueError, match="splits"):
+        inception_score(same, splits=13)
+
+
+# ---------------------------------------------------------------- melody adherence
+
+def test_chroma_similarity_follows_the_melody():
+    wav = render(SCALE, 3.3)
+    own = chroma_similarity(wav, SCALE)
+    shifted = chroma_similarity(wav, transpose(SCALE, 2))
+    assert own > 0.8 and shifted < 0.3 and own > shifted + 0.5
+    with pytest.raises(ValueError, match="empty"):
+        chroma_similarity(wav, [])
+
+
+def test_note_f1():
+    assert note_f1(SCALE, SCALE)["f1"] == 1.0
+    assert note_f1(SCALE, SCALE, with_offsets=True)["f1"] == 1.0
+    late = [Note(n.pitch, n.start + 0.1, n.end) for n in SCALE]
+    assert note_f1(SCALE, late)["f1"] == 0.0
+    shorter = [Note(n.pitch, n.start, n.start + 0.1) for n in SCALE]
+    assert note_f1(SCALE, shorter)["f1"] == 1.0 and note_f1(SCALE, shorter, with_offsets=True)["f1"] == 0.0
+    assert note_f1(SCALE, [])["f1"] == 0.0
+    with pytest.raises(ValueError, match="empty"):
+        note_f1([], SCALE)
+
+
+# ---------------------------------------------------------------- checkpoint reader and musicnn port
+
+def test_checkpoint_reader_reads_musicnn():
+    num_shards, entries = read_index(musicnn_checkpoint_dir())
+    assert num_shards == 1 and len(entries) == 64 + 2 + 2 * 42  # variables, Adam's β powers and slots
+    weights = load_checkpoint(musicnn_checkpoint_dir(), ["conv2d/kernel", "conv2d_5/kernel", "dense_1/kernel",
+                                                         "batch_normalization_9/moving_variance"])
+    assert weights["conv2d/kernel"].shape == (7, 38, 1, 204)
+    assert weights["conv2d_5/kernel"].shape == (7, 561, 1, 64)
+    assert weights["dense_1/kernel"].shape == (200, 50) and weights["dense_1/kernel"].dtype == np.float32
+    assert np.all(weights["batch_normalization_9/moving_variance"] >= 0)
+    assert np.isfinite(weights["conv2d/kernel"]).all() and weights["conv2d/kernel"].std() > 0
+
+
+def test_checkpoint_reader_errors(tmp_path):
+    with pytest.raises(CheckpointError, match="not found"):
+        read_index(tmp_path / "nothing")
+    (tmp_path / "bad.index").write_bytes(b"\0" * 64)
+    with pytest.raises(CheckpointError, match="magic"):
+        read_index(tmp_path / "bad")
+    with pytest.raises(CheckpointError, match="not in the checkpoint"):
+        load_checkpoint(musicnn_checkpoint_dir(), ["no/such/variable"])
+
+
+def test_musicnn_port_matches_tensorflow_reference():
+    ref = np.load(DATA / "musicnn_reference.npz")
+    out, clip_of = Musicnn().patch_outputs([fixture_signal()])
+    assert patch_starts(musicnn_logmel(fixture_signal()).shape[0]) == [0, 32] and list(clip_of) == [0, 0]
+    np.testing.assert_allclose(out["probs"], ref["probs"], atol=1e-4)
+    np.testing.assert_allclose(out["logits"], ref["logits"], atol=1e-3)
+    np.testing.assert_allclose(out["penultimate"], ref["penultimate"], atol=1e-3)
+    np.testing.assert_allclose(out["mean_pool"], ref["mean_pool"], atol=1e-3)
+    np.testing.assert_allclose(out["max_pool"], ref["max_pool"], atol=2e-3)
+
+
+def test_musicnn_backbone_interface_and_short_clips():
+    m = Musicnn()
+    wavs = [fixture_signal(), fixture_signal()[: SR]]  # the second is repeat-padded to 3 s
+    f = m.features(wavs)
+    assert [len(x) for x in f.frames] == [2, 1] and f.embeddings.shape == (2, 200)
+    assert f.probs.shape == (2, 50) and np.all((f.probs > 0) & (f.probs < 1))
+    np.testing.assert_allclose(m.probs(wavs[:1])[0], m.patch_outputs(wavs[:1])[0]["probs"].mean(axis=0), rtol=1e-6)
+    with pytest.raises(ValueError, match="NaN"):
+        m.embed([np.full(SR, np.nan, dtype=np.float32)])
+    with pytest.raises(ValueError, match="empty"):
+        m.embed([])
+
+
+def test_evaluate_set_with_musicnn():
+    rng = np.random.default_rng(6)
+    ref = [render(transpose(SCALE, k), 3.3) for k in range(4)]
+    gen = [w + 0.05 * rng.standard_normal(w.size).astype(np.float32) for w in ref]
+    cfg = EvaluationConfig(bootstrap=20, is_splits=2, fad_inf=True)
+    res = evaluate_set(gen, ref, config=cfg)
+    assert res["n_generated"] == 4 and res["backbone"] == "musicnn"
+    assert all(np.isfinite(res[k]) for k in ("fad", "fad_low", "fad_high", "fad_inf", "kl", "is", "is_std"))
+    assert res["kl"] >= 0 and res["is"] >= 1
+    with pytest.raises(ValueError, match="paired"):
+        evaluate_set(gen, ref[:3], config=cfg)
+    with pytest.raises(ValueError, match="vggish_weights|panns_weights"):
+        evaluate_set(gen, ref, backbone="vggish+panns")
+
+
+@pytest.mark.parametrize("name", PROFILES)
+def test_profiles_have_an_evaluation_section(name):
+    cfg = load_profile(name).section("evaluation", EvaluationConfig)
+    assert isinstance(cfg, EvaluationConfig) and cfg.bootstrap >= 0
+
+
+# ---------------------------------------------------------------- VGGish and CNN14 from local weights
+
+def _cheap_state(net: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """A state dict of the right shapes whose tensors share one-element storages (tiny files)."""
+    return {k: torch.zeros((), dtype=v.dtype).expand(v.shape) for k, v in net.state_dict().items()}
+
+
+@pytest.fixture(scope="module")
+def random_weights(tmp_path_factory) -> dict[str, Path]:
+    """Random-weight VGGish and CNN14 state dicts saved to disk (PANNs' {'model': ...} layout)."""
+    root = tmp_path_factory.mktemp("weights")
+    torch.manual_seed(0)
+    paths = {"vggish": root / "vggish.pth", "panns": root / "cnn14_16k.pth"}
+    torch.save(VGGishNet().state_dict(), paths["vggish"])
+    torch.save({"model": Cnn14Net(CNN14_16K).state_dict(), "iteration": 0}, paths["panns"])
+    return paths
+
+
+def test_vggish_loads_random_weights_and_embeds(random_weights):
+    net = VGGish(random_weights["vggish"])
+    saved = torch.load(random_weights["vggish"], weights_only=True)
+    assert torch.equal(net.net.embeddings[4].weight, saved["embeddings.4.weight"])
+    wavs = [np.random.default_rng(0).standard_normal(2 * SR).astype(np.float32), np.zeros(SR // 2, np.float32)]
+    f = net.features(wavs)
+    assert [len(x) for x in f.frames] == [2, 1] and f.embeddings.shape == (2, 128)
+    assert vggish_examples(wavs[0]).shape == (2, 96, 64)
+    with pytest.raises(NotImplementedError, match="no classifier"):
+        net.probs(wavs)
+
+
+def test_cnn14_loads_random_weights_and_classifies(random_weights):
+    net = PANNsCNN14(random_weights["panns"], CNN14_16K)
+    wavs = [np.random.default_rng(1).standard_normal(SR).astype(np.float32)] * 2
+    f = net.features(wavs)
+    assert f.embeddings.shape == (2, 2048) and f.logits.shape == (2, 527)
+    assert np.all((f.probs >= 0) & (f.probs <= 1)) and np.allclose(f.logits[0], f.logits[1], atol=1e-5)
+
+
+def test_backbones_reject_wrong_weights(tmp_path):
+    with pytest.raises(FileNotFoundError, match="not found"):
+        VGGish(tmp_path / "missing.pth")
+    state = _cheap_state(Cnn14Net(CNN14_16K))
+    state["fc_audioset.weight"] = torch.zeros(1).expand(10, 2048)
+    torch.save({"model": state}, tmp_path / "wrong_shape.pth")
+    with pytest.raises(WeightError, match=r"fc_audioset.weight.*\(10, 2048\).*\(527, 2048\)"):
+        PANNsCNN14(tmp_path / "wrong_shape.pth", CNN14_16K)
+    vgg = _cheap_state(VGGishNet())
+    del vgg["features.0.weight"]
+    torch.save(vgg, tmp_path / "missing_key.pth")
+    with pytest.raises(WeightError, match="missing keys.*features.0.weight"):
+        VGGish(tmp_path / "missing_key.pth")
+    cnn = _cheap_state(Cnn14Net(CNN14_16K))
+    cnn["logmel_extractor.melW"] = torch.zeros(1).expand(513, 64)  # a 32 kHz checkpoint's front end
+    torch.save({"model": cnn}, tmp_path / "cnn14_32k_front.pth")
+    with pytest.raises(WeightError, match="melW"):
+        PANNsCNN14(tmp_path / "cnn14_32k_front.pth", CNN14_16K)

@@ -1,0 +1,218 @@
+"""Melody database, retrieval and Intersection Rate (mmgen_core.retrieval, mmgen_core.isr)."""
+import dataclasses
+import json
+
+import faiss
+import numpy as np
+import pandas as pd
+import pytest
+
+from mmgen_core.config import load_profile
+from mmgen_core.isr import (choose_config, default_grid, grid_from_config, intersection_rate,
+                            per_item_isr, plot_isr_latency, recall_at_k, run_grid)
+from mmgen_core.retrieval import (IndexConfig, MelodyDB, RetrievalConfig, RetrievalError,
+                                  cluster_assignments, describe_clusters)
+
+IDS = ["a", "b", "c", "d"]
+E = np.eye(4, dtype=np.float32)
+QUERY = np.array([[1.0, 0.9, 0.0, 0.0]], dtype=np.float32)  # top-2 of E: rows 0, 1
+
+
+def random_unit(n, d, seed=0):
+    x = np.random.default_rng(seed).standard_normal((n, d)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize("audio_rows, expected", [
+    ([0, 1, 2, 3], 1.0),   # same top-2 {a, b}
+    ([0, 2, 1, 3], 0.5),   # a→e0, b→e2, c→e1: top-2 {a, c}
+    ([2, 3, 0, 1], 0.0),   # c→e0, d→e1: top-2 {c, d}
+])
+def test_isr_known_overlaps(audio_rows, expected):
+    melody = MelodyDB.build(E, IDS)
+    audio = MelodyDB.build(E[audio_rows], IDS)
+    assert intersection_rate(melody, audio, QUERY, k=2) == expected
+
+
+def test_isr_averages_over_queries():
+    melody = MelodyDB.build(E, IDS)
+    audio = MelodyDB.build(E[[2, 3, 0, 1]], IDS)
+    # query 1: melody {a, b}, audio {c, d} → 0; query 2: melody {a, c}, audio {c, a} → 1
+    queries = np.array([[1, 0.9, 0, 0], [1, 0, 0.9, 0]], dtype=np.float32)
+    assert intersection_rate(melody, audio, queries, k=2) == pytest.approx(0.5)
+
+
+def test_isr_needs_same_items():
+    with pytest.raises(RetrievalError, match="same ids"):
+        intersection_rate(MelodyDB.build(E, IDS), MelodyDB.build(E, ["a", "b", "c", "x"]), QUERY, k=1)
+
+
+def test_per_item_isr_constructed_case():
+    melody = MelodyDB.build(E, IDS)
+    audio = E.copy()
+    audio[3] = [0.9, 0.0, 0.0, 0.1]  # audio d is closest to melody a: a miss at K=1, a hit at K=2
+    assert per_item_isr(melody, audio, k=1) == 0.75
+    assert per_item_isr(melody, audio, k=2) == 1.0
+    assert per_item_isr(melody, audio[:2], k=1, query_ids=["b", "a"]) == 0.0
+
+
+def test_flat_matches_numpy_brute_force():
+    x, q = random_unit(300, 32, seed=1), random_unit(20, 32, seed=2) * 7.0  # queries get normalised
+    result = MelodyDB.build(x * 3.0, [str(i) for i in range(300)]).search(q, k=5)
+    scores = (q / np.linalg.norm(q, axis=1, keepdims=True)) @ x.T
+    top = np.argsort(-scores, axis=1)[:, :5]
+    np.testing.assert_array_equal(result.indices, top)
+    np.testing.assert_allclose(result.scores, np.take_along_axis(scores, top, 1), rtol=1e-5, atol=1e-5)
+    assert result.ids[0] == [str(i) for i in top[0]]
+
+
+@pytest.mark.parametrize("config", [IndexConfig("flat"), IndexConfig("ivf", nlist=8, nprobe=2),
+                                    IndexConfig("hnsw", M=8, ef_construction=32, ef_search=20)])
+def test_save_load_round_trip(tmp_path, config):
+    x, q = random_unit(200, 16, seed=3), random_unit(10, 16, seed=4)
+    ids, tokens = [f"id{i}" for i in range(200)], [f"<C4>,<{i}>,<79>" for i in range(200)]
+    db = MelodyDB.build(x, ids, config, tokens=tokens)
+    before = db.search(q, k=4)
+    db.save(tmp_path / "db")
+    loaded = MelodyDB.load(tmp_path / "db")
+    after = loaded.search(q, k=4)
+    np.testing.assert_array_equal(after.indices, before.indices)
+    np.testing.assert_array_equal(after.scores, before.scores)
+    assert after.ids == before.ids and loaded.config == db.config
+    np.testing.assert_array_equal(loaded.embeddings(after.indices[:, 0]), db.embeddings(before.indices[:, 0]))
+    assert loaded.tokens_of(after.indices[0, 0]) == tokens[before.indices[0, 0]]
+    assert sorted(p.name for p in (tmp_path / "db").iterdir()) == ["index.faiss", "meta.json", "vectors.npy"]
+
+
+def test_embeddings_are_the_stored_unit_vectors():
+    x = random_unit(50, 8) * 5.0
+    db = MelodyDB.build(x, [str(i) for i in range(50)], tokens=[f"t{i}" for i in range(50)])
+    r = db.embeddings(db.search(x[[7, 9]], k=1).indices[:, 0])
+    np.testing.assert_allclose(r, x[[7, 9]] / 5.0, atol=1e-6)
+    assert db.tokens_of([[7, 9]]) == [["t7", "t9"]]
+    with pytest.raises(RetrievalError, match="without tokens"):
+        MelodyDB.build(x, [str(i) for i in range(50)]).tokens_of(0)
+
+
+def test_bad_input_gives_clear_errors(tmp_path):
+    db = MelodyDB.build(E, IDS)
+    with pytest.raises(RetrievalError, match="dimension 3 but the database holds 4-d"):
+        db.search(np.ones((1, 3)), k=1)
+    with pytest.raises(RetrievalError, match="k=5 but the database holds 4"):
+        db.search(QUERY, k=5)
+    with pytest.raises(RetrievalError, match="empty database"):
+        MelodyDB.build(np.zeros((0, 4)), [])
+    with pytest.raises(RetrievalError, match="empty database"):
+        MelodyDB.build([], [])
+    with pytest.raises(RetrievalError, match="2-D"):
+        db.search(np.ones(4), k=1)
+    with pytest.raises(RetrievalError, match="NaN/inf"):
+        MelodyDB.build(np.array([[1.0, np.nan, 0, 0]]), ["a"])
+    with pytest.raises(RetrievalError, match="NaN/inf"):
+        db.search(np.array([[np.inf, 0, 0, 0]]), k=1)
+    with pytest.raises(RetrievalError, match="nlist=8 > 4"):
+        MelodyDB.build(E, IDS, IndexConfig("ivf", nlist=8))
+    with pytest.raises(RetrievalError, match="unique"):
+        MelodyDB.build(E, ["a", "a", "b", "c"])
+    with pytest.raises(RetrievalError, match="missing"):
+        MelodyDB.load(tmp_path / "nothing")
+    with pytest.raises(RetrievalError, match="unknown"):
+        IndexConfig("annoy")
+
+
+def test_save_is_atomic_and_leaves_no_temp_files(tmp_path, monkeypatch):
+    db = MelodyDB.build(E, IDS)
+    db.save(tmp_path)
+    meta_before = (tmp_path / "meta.json").read_text()
+    def disk_full(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(json, "dumps", disk_full)  # fails while writing meta.json, the last file
+    with pytest.raises(OSError):
+        db.save(tmp_path)
+    assert (tmp_path / "meta.json").read_text() == meta_before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["index.faiss", "meta.json", "vectors.npy"]
+
+
+def test_recall_at_k_against_flat():
+    x, q = random_unit(400, 16, seed=5), random_unit(30, 16, seed=6)
+    ids = [str(i) for i in range(400)]
+    exact = MelodyDB.build(x, ids).search(q, k=10)
+    assert recall_at_k(exact, exact) == 1.0
+    ivf = MelodyDB.build(x, ids, IndexConfig("ivf", nlist=20, nprobe=1)).search(q, k=10)
+    assert 0.0 < recall_at_k(ivf, exact) < 1.0  # one cluster of 20 misses some true neighbours
+
+
+def test_cluster_assignments_are_nearest_centroids():
+    x = random_unit(120, 8, seed=7)
+    db = MelodyDB.build(x, [str(i) for i in range(120)], IndexConfig("ivf", nlist=6))
+    labels = cluster_assignments(db)
+    centroids = faiss.extract_index_ivf(db.index).quantizer.reconstruct_n(0, 6)
+    np.testing.assert_array_equal(labels, np.argmax(db.vectors @ centroids.T, axis=1))
+    with pytest.raises(RetrievalError, match="IVF"):
+        cluster_assignments(MelodyDB.build(x, [str(i) for i in range(120)]))
+
+
+def test_describe_clusters_counts_majorities():
+    meta = [{"instrument": "piano", "key": "C"}, {"instrument": "piano", "key": "G"},
+            {"instrument": "violin", "key": "G"}, {"instrument": "flute"}]
+    df = describe_clusters(np.array([1, 1, 1, 0]), meta, ["instrument", "key"])
+    assert list(df["cluster"]) == [1, 0] and list(df["size"]) == [3, 1]
+    assert df.loc[0, "instrument"] == "piano" and df.loc[0, "instrument_share"] == pytest.approx(2 / 3)
+    assert df.loc[0, "key"] == "G" and pd.isna(df.loc[1, "key"]) and df.loc[1, "key_share"] == 0.0
+
+
+def test_default_grid_caps_small_databases():
+    small = default_grid(10)
+    assert [c.kind for c in small].count("flat") == 1
+    assert all(c.nlist <= 10 and c.nprobe <= c.nlist for c in small if c.kind == "ivf")
+    assert {c.ef_construction for c in small if c.kind == "hnsw"} == {64}
+    big = default_grid(5000)
+    assert IndexConfig("hnsw", M=32, ef_construction=2048, ef_search=128) in big
+    assert {c.nprobe for c in big if c.kind == "ivf"} == {1, 4, 16}
+
+
+def test_run_grid_and_choose_config():
+    melody = random_unit(80, 16, seed=8)
+    audio = melody + 0.3 * random_unit(80, 16, seed=9)
+    ids = [str(i) for i in range(80)]
+    configs = default_grid(80)
+    df = run_grid(melody, audio, ids, configs, k=3, repeats=1)
+    assert len(df) == len(configs)
+    assert {"label", "kind", "params", "isr", "isr_per_item", "recall_at_k", "build_s",
+            "ms_per_query", "queries_per_s", "index_bytes"} <= set(df.columns)
+    flat = df[df.kind == "flat"].iloc[0]
+    assert flat.recall_at_k == 1.0
+    assert flat.isr_per_item == per_item_isr(MelodyDB.build(melody, ids), audio, k=3)
+    assert ((df.isr >= 0) & (df.isr <= 1)).all() and (df.index_bytes > 0).all()
+    chosen = choose_config(df)
+    assert df.loc[df.label == chosen.label, "isr"].iloc[0] == df.isr.max()
+    plot_isr_latency(df)
+
+
+def test_choose_config_prefers_isr_then_latency():
+    rows = [("flat", {}, 0.60, 1.0), ("ivf", {"nlist": 9, "nprobe": 1}, 0.40, 0.1),
+            ("hnsw", {"M": 32, "ef_construction": 2048, "ef_search": 128}, 0.60, 0.5),
+            ("hnsw", {"M": 16, "ef_construction": 64, "ef_search": 16}, 0.55, 0.2)]
+    df = pd.DataFrame(rows, columns=["kind", "params", "isr", "ms_per_query"])
+    assert choose_config(df) == IndexConfig("hnsw", M=32, ef_construction=2048, ef_search=128)
+    df.loc[1, "isr"] = 0.7
+    assert choose_config(df) == IndexConfig("ivf", nlist=9, nprobe=1)
+
+
+def test_set_search_params_changes_results_without_rebuild():
+    x, q = random_unit(400, 16, seed=10), random_unit(30, 16, seed=11)
+    db = MelodyDB.build(x, [str(i) for i in range(400)], IndexConfig("ivf", nlist=20, nprobe=1))
+    exact = MelodyDB.build(x, db.ids).search(q, k=5)
+    db.set_search_params(nprobe=20)
+    assert db.config.nprobe == 20 and recall_at_k(db.search(q, k=5), exact) == 1.0
+
+
+@pytest.mark.parametrize("name", ["smoke", "tiny", "paper"])
+def test_profiles_have_valid_retrieval_sections(name):
+    cfg = load_profile(name).section("retrieval", RetrievalConfig)
+    assert grid_from_config(cfg, 20)
+    if name == "paper":
+        assert cfg.fixed_index() == IndexConfig("hnsw", M=32, ef_construction=2048, ef_search=128)
+    with pytest.raises(RetrievalError):
+        dataclasses.replace(cfg, select_by="best")
