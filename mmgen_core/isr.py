@@ -151,3 +151,83 @@ def plot_isr_latency(df: pd.DataFrame, ax: Any = None, by: str = "isr") -> Any:
     ax.set_ylabel("ISR" if by == "isr" else "per-item ISR")
     ax.legend(title="index")
     return ax
+
+
+# The paper's index-selection results on MusicCaps (their Table, top-K ISR); theirs, not ours.
+PAPER_ISR = (
+    {"label": "HNSW M32 efC2048 efS128", "kind": "hnsw", "isr": 0.632, "source": "paper (MusicCaps)"},
+    {"label": "Flat", "kind": "flat", "isr": 0.632, "source": "paper (MusicCaps)"},
+    {"label": "IVF nprobe1", "kind": "ivf", "isr": 0.359, "source": "paper (MusicCaps)"},
+)
+
+
+def grid_table(df: pd.DataFrame, chosen: IndexConfig | None = None) -> pd.DataFrame:
+    """The grid as a report table: ISR both forms, recall@K vs Flat, build time, latency, throughput,
+    index memory in KiB, and (given ``chosen``) which row the database uses."""
+    out = df[["label", "isr", "isr_per_item", "recall_at_k", "build_s", "ms_per_query", "queries_per_s"]].copy()
+    out["index_kib"] = df["index_bytes"] / 1024
+    if chosen is not None:
+        out["chosen"] = [IndexConfig(kind=k, **p) == chosen for k, p in zip(df["kind"], df["params"])]
+    return out
+
+
+def modality_isr(melody_vecs: np.ndarray, audio_vecs: np.ndarray, ids: Sequence[str],
+                 queries: dict[str, tuple[np.ndarray, Sequence[str] | None]],
+                 configs: Sequence[IndexConfig], k: int) -> pd.DataFrame:
+    """ISR for several query sets (e.g. train audio, train text, test text) and index configs.
+
+    ``queries`` maps a name to (vectors, their item ids or None). Per query set and config: eq. 8
+    ISR between the melody and the audio index; per-item ISR (query i finds melody i in its top-K)
+    when ids are given and all are in the database (NaN otherwise); and chance, K/N, for both forms.
+    """
+    rows = []
+    for config in configs:
+        melody_db = MelodyDB.build(melody_vecs, ids, config)
+        audio_db = MelodyDB.build(audio_vecs, ids, config)
+        for name, (vecs, query_ids) in queries.items():
+            own = query_ids is not None and set(query_ids) <= set(melody_db.ids)
+            rows.append({"queries": name, "n_queries": len(vecs), "index": melody_db.config.label,
+                         "isr": intersection_rate(melody_db, audio_db, vecs, k),
+                         "isr_per_item": per_item_isr(melody_db, vecs, k, query_ids) if own else float("nan"),
+                         "chance": k / len(melody_db)})
+    return pd.DataFrame(rows)
+
+
+def paper_comparison(df: pd.DataFrame) -> pd.DataFrame:
+    """Our grid next to the paper's MusicCaps numbers, per index family: Flat, our highest-ISR HNSW
+    (vs their M32/efC2048/efS128) and IVF nprobe 1. The paper's column is theirs, not a rerun."""
+    rows = []
+    paper = {r["kind"]: r for r in PAPER_ISR}
+    for kind in ("flat", "hnsw", "ivf"):
+        group = df[df["kind"] == kind]
+        if kind == "ivf":
+            group = group[[p.get("nprobe") == 1 for p in group["params"]]]
+        if group.empty:
+            continue
+        best = group.sort_values(["isr", "ms_per_query"], ascending=[False, True]).iloc[0]
+        rows.append({"index (ours)": best["label"], "ISR (ours)": best["isr"],
+                     "per-item ISR (ours)": best["isr_per_item"], "index (paper)": paper[kind]["label"],
+                     "ISR (paper, MusicCaps)": paper[kind]["isr"]})
+    return pd.DataFrame(rows)
+
+
+def choice_summary(df: pd.DataFrame, chosen: IndexConfig, by: str = "isr") -> str:
+    """One sentence: which index was picked, its ISR, how it compares with Flat and the runner-up,
+    and how many configurations tied with it."""
+    keys = [IndexConfig(kind=k, **p) for k, p in zip(df["kind"], df["params"])]
+    if chosen not in keys:
+        raise RetrievalError(f"{chosen.label} is not in the grid table")
+    row = df.iloc[keys.index(chosen)]
+    flat = df[df["kind"] == "flat"]
+    ties = int((df[by].round(9) == round(row[by], 9)).sum()) - 1
+    text = (f"Picked **{row['label']}**: highest {'ISR (eq. 8)' if by == 'isr' else 'per-item ISR'} "
+            f"= {row[by]:.3f}")
+    if ties:
+        text += (f", tied with {ties} other configuration(s), so the faster one "
+                 f"({row['ms_per_query']:.3g} ms/query) wins")
+    if not flat.empty and chosen.kind != "flat":
+        text += f"; Flat (exact) scores {flat.iloc[0][by]:.3f}"
+    if df[by].round(9).nunique() == 1:
+        return text + "; every configuration scores the same here, so ISR does not separate them on this data."
+    worst = df.loc[df[by].idxmin()]
+    return text + f"; the lowest in the grid is {worst['label']} at {worst[by]:.3f}."

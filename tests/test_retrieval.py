@@ -216,3 +216,210 @@ def test_profiles_have_valid_retrieval_sections(name):
         assert cfg.fixed_index() == IndexConfig("hnsw", M=32, ef_construction=2048, ef_search=128)
     with pytest.raises(RetrievalError):
         dataclasses.replace(cfg, select_by="best")
+
+
+# ---------------------------------------------------------------- the stage: load_or_build_database, retrieve
+
+from types import SimpleNamespace  # noqa: E402
+
+from mmgen_core.dataset import Item  # noqa: E402
+from mmgen_core.isr import PAPER_ISR, grid_table, modality_isr  # noqa: E402
+from mmgen_core.retrieval import (DatabaseStage, Retrieved, chance_match, cluster_purity,  # noqa: E402
+                                  item_attributes, load_grid, load_or_build_database, match_table, retrieve,
+                                  save_grid)
+
+INSTRUMENTS, STYLES = ["flute", "harp", "violin"], ["reel", "chorale"]
+
+
+def fake_items(n, split="train", prefix="t"):
+    return [Item(id=f"{prefix}{i}", audio=f"{prefix}{i}.wav",
+                 captions=[f"{STYLES[i % 2]} on {INSTRUMENTS[i % 3]} #{i}"],
+                 melody=f"<C4>,<{i}>,<79>", split=split,
+                 meta={"instrument": INSTRUMENTS[i % 3], "style": STYLES[i % 2], "tonic": "C", "mode": "major"})
+            for i in range(n)]
+
+
+class FakeManifest:
+    def __init__(self, items):
+        self._items = items
+
+    def items(self, split=None):
+        return [it for it in self._items if split is None or it.split == split]
+
+
+class FakeRun:
+    """What load_or_build_database needs of an AlignmentRun: a folder and exported embeddings."""
+
+    def __init__(self, folder, ids, seed=0, melody=True):
+        self.folder, self.variant = folder, "trimodal"
+        m = random_unit(len(ids), 16, seed)
+        a = m + 0.2 * random_unit(len(ids), 16, seed + 1)
+        a /= np.linalg.norm(a, axis=1, keepdims=True)
+        self.sets = {"train": SimpleNamespace(split="train", ids=list(ids), audio=a, text=a.copy(),
+                                              melody=m if melody else None)}
+
+    def embeddings(self, split="train"):
+        return self.sets[split]
+
+
+@pytest.fixture
+def stage_inputs(tmp_path):
+    items = fake_items(60)
+    return (load_profile("smoke", root=tmp_path), FakeRun(tmp_path / "alignment-abc", [it.id for it in items]),
+            FakeManifest(items + fake_items(5, "test", "q")))
+
+
+def test_load_or_build_database_builds_then_reuses(stage_inputs, monkeypatch):
+    import mmgen_core.isr as isr
+
+    profile, run, manifest = stage_inputs
+    stage = load_or_build_database(profile, run, manifest, progress=False)
+    assert isinstance(stage, DatabaseStage) and not stage.reused and stage.selected_by == "isr"
+    assert stage.folder.parent == profile.artifacts and stage.folder.name.startswith("retrieval-")
+    assert len(stage.grid) == 3 and stage.config == stage.db.config
+    assert stage.config == dataclasses.replace(choose_config(stage.grid), nlist=stage.config.nlist)
+    assert stage.db.ids == run.embeddings().ids and stage.db.tokens_of(5) == "<C4>,<5>,<79>"
+    np.testing.assert_allclose(stage.db.vectors, run.embeddings().melody, atol=1e-6)
+    files = {p.name for p in stage.folder.iterdir()}
+    assert {"grid.csv", "stage.json", "meta.json", "index.faiss", "vectors.npy"} <= files
+
+    monkeypatch.setattr(isr, "run_grid", lambda *a, **k: pytest.fail("a reused stage must not rerun the grid"))
+    again = load_or_build_database(profile, run, manifest, progress=False)
+    assert again.reused and again.folder == stage.folder and again.config == stage.config
+    pd.testing.assert_frame_equal(again.grid, stage.grid)
+    q = run.embeddings().audio[:7]
+    np.testing.assert_array_equal(retrieve(again, q, 3).indices, retrieve(stage, q, 3).indices)
+
+
+def test_database_stage_rebuilds_when_inputs_change(stage_inputs):
+    profile, run, manifest = stage_inputs
+    first = load_or_build_database(profile, run, manifest, progress=False)
+    retrained = FakeRun(run.folder, run.embeddings().ids, seed=5)  # same aligner folder, new weights
+    assert load_or_build_database(profile, retrained, manifest, progress=False).folder != first.folder
+    fixed = load_profile("smoke", {"retrieval.index": {"kind": "hnsw", "M": 8, "ef_construction": 32,
+                                                       "ef_search": 16}}, root=profile.root)
+    stage = load_or_build_database(fixed, run, manifest, progress=False)
+    assert stage.folder != first.folder and stage.grid is None and stage.selected_by == "profile"
+    assert stage.config == IndexConfig("hnsw", M=8, ef_construction=32, ef_search=16)
+    assert load_or_build_database(fixed, run, manifest, progress=False).selected_by == "profile"
+
+
+def test_database_stage_loads_the_aligner_when_not_given(stage_inputs, monkeypatch):
+    import mmgen_core.alignment as alignment
+
+    profile, run, manifest = stage_inputs
+    calls = []
+    monkeypatch.setattr(alignment, "load_or_train_alignment",
+                        lambda prof, manifest=None, progress=True: calls.append(prof) or run)
+    stage = load_or_build_database(profile, manifest=manifest, progress=False)
+    assert calls == [profile] and len(stage.db) == 60
+
+
+def test_database_stage_bad_inputs(stage_inputs):
+    profile, run, manifest = stage_inputs
+    with pytest.raises(RetrievalError, match="no melody tower"):
+        load_or_build_database(profile, FakeRun(run.folder, run.embeddings().ids, melody=False), manifest)
+    with pytest.raises(RetrievalError, match="not in the manifest"):
+        load_or_build_database(profile, FakeRun(run.folder, ["t0", "zz"]), manifest)
+    items = fake_items(3)
+    items[1].melody = None
+    with pytest.raises(RetrievalError, match="no melody tokens"):
+        load_or_build_database(profile, FakeRun(run.folder, [it.id for it in items]), FakeManifest(items))
+
+
+def test_retrieve_gives_ids_scores_embeddings_tokens():
+    x = random_unit(40, 8, seed=12)
+    ids, tokens = [f"m{i}" for i in range(40)], [f"tok{i}" for i in range(40)]
+    db = MelodyDB.build(x, ids, tokens=tokens)
+    got = retrieve(db, x[[3, 8]] * 2.0, k=2)
+    assert isinstance(got, Retrieved) and len(got) == 2
+    assert got.top_ids == ["m3", "m8"] and got.top_tokens == ["tok3", "tok8"]
+    np.testing.assert_allclose(got.top_scores, 1.0, atol=1e-5)
+    assert got.embeddings.shape == (2, 2, 8)
+    np.testing.assert_allclose(got.top_embeddings, x[[3, 8]], atol=1e-6)
+    assert [t[1] for t in got.tokens] == [tokens[i] for i in got.indices[:, 1]]
+    rec = got.records()[1]
+    assert rec["ids"][0] == "m8" and rec["tokens"][0] == "tok8" and rec["embeddings"].shape == (2, 8)
+    one = retrieve(db, x[5], k=1)  # a single 1-D vector is one query
+    assert one.top_ids == ["m5"]
+    with pytest.raises(RetrievalError, match="without tokens"):
+        _ = retrieve(MelodyDB.build(x, ids), x[:1]).top_tokens
+
+
+def test_retrieve_fills_ivf_holes_exactly():
+    x, q = random_unit(200, 8, seed=13), random_unit(20, 8, seed=14)
+    ids = [str(i) for i in range(200)]
+    ivf = MelodyDB.build(x, ids, IndexConfig("ivf", nlist=40, nprobe=1), tokens=ids)
+    assert (ivf.search(q, 30).indices < 0).any()  # one cluster of ~5 cannot give 30 hits
+    got = retrieve(ivf, q, 30)
+    assert (got.indices >= 0).all() and all(len(row) == 30 for row in got.ids)
+    exact = MelodyDB.build(x, ids).search(q, 30)
+    holes = (ivf.search(q, 30).indices < 0).any(axis=1)
+    np.testing.assert_array_equal(got.indices[holes], exact.indices[holes])
+    np.testing.assert_allclose(got.scores[holes], exact.scores[holes], atol=1e-5)
+
+
+def test_grid_csv_round_trip_and_report_table(tmp_path):
+    melody = random_unit(50, 8, seed=15)
+    df = run_grid(melody, melody, [str(i) for i in range(50)], default_grid(50)[:4], k=2, repeats=1)
+    back = load_grid(save_grid(df, tmp_path / "grid.csv"))
+    assert back["params"].tolist() == df["params"].tolist()
+    assert choose_config(back) == choose_config(df)
+    table = grid_table(df, choose_config(df))
+    assert table["chosen"].sum() == 1 and "index_kib" in table and "params" not in table
+    assert {r["label"] for r in PAPER_ISR} >= {"Flat", "HNSW M32 efC2048 efS128"}
+
+
+def test_modality_isr_per_query_set():
+    melody = random_unit(30, 8, seed=16)
+    ids = [str(i) for i in range(30)]
+    df = modality_isr(melody, melody, ids, {"train audio": (melody, ids), "free text": (melody[:4], None)},
+                      [IndexConfig("flat")], k=1)
+    assert list(df["queries"]) == ["train audio", "free text"]
+    assert (df["isr"] == 1.0).all() and df.loc[0, "isr_per_item"] == 1.0 and pd.isna(df.loc[1, "isr_per_item"])
+    assert df.loc[0, "chance"] == pytest.approx(1 / 30)
+
+
+def test_item_attributes_and_match_rates():
+    items = fake_items(6)
+    assert item_attributes(items[0]) == {"instrument": "flute", "style": "reel", "key": "C major"}
+    assert item_attributes(Item("x", "x.wav", ["c"], meta={"instrument": ""}), ["instrument", "key"]) == \
+        {"instrument": None, "key": None}
+    pool = {it.id: it for it in items}
+    got = Retrieved([["t3"], ["t1"]], np.array([[3], [1]]), np.array([[0.9], [0.5]]), np.zeros((2, 1, 4)), None)
+    table = match_table([items[0], items[1]], got, pool)
+    assert table["retrieved_id"].tolist() == ["t3", "t1"]
+    assert table["same_instrument"].tolist() == [True, True] and table["same_style"].tolist() == [False, True]
+    assert table["same_key"].all()
+    chance = chance_match(items[:1], items)
+    assert chance == {"instrument": pytest.approx(2 / 6), "style": pytest.approx(3 / 6), "key": 1.0}
+
+
+def test_cluster_purity_beats_shuffles_only_when_clusters_follow_metadata():
+    meta = [{"instrument": INSTRUMENTS[i % 3]} for i in range(60)]
+    by_instrument = np.array([i % 3 for i in range(60)])
+    df = cluster_purity(by_instrument, meta, ["instrument"])
+    assert df.loc[0, "purity"] == 1.0 and df.loc[0, "shuffled_purity"] < 0.6 and df.loc[0, "n_values"] == 3
+    unrelated = np.array([(i // 3) % 4 for i in range(60)])  # each cluster holds 5 of every instrument
+    assert cluster_purity(unrelated, meta, ["instrument"]).loc[0, "purity"] == pytest.approx(1 / 3)
+
+
+def test_paper_comparison_and_choice_summary():
+    from mmgen_core.isr import choice_summary, paper_comparison
+
+    rows = [("flat", {}, 0.60, 1.0), ("ivf", {"nlist": 9, "nprobe": 1}, 0.40, 0.1),
+            ("ivf", {"nlist": 9, "nprobe": 4}, 0.55, 0.3),
+            ("hnsw", {"M": 32, "ef_construction": 256, "ef_search": 64}, 0.60, 0.5),
+            ("hnsw", {"M": 16, "ef_construction": 64, "ef_search": 16}, 0.55, 0.2)]
+    df = pd.DataFrame(rows, columns=["kind", "params", "isr", "ms_per_query"])
+    df["label"] = [IndexConfig(kind=k, **p).label for k, p in zip(df.kind, df.params)]
+    df["isr_per_item"] = df["isr"] / 2
+    cmp = paper_comparison(df)
+    assert cmp["index (ours)"].tolist() == ["Flat", "HNSW M32 efC256 efS64", "IVF nlist9 nprobe1"]
+    assert cmp["ISR (paper, MusicCaps)"].tolist() == [0.632, 0.632, 0.359]
+    text = choice_summary(df, choose_config(df))
+    assert "HNSW M32 efC256 efS64" in text and "tied with 1" in text and "Flat (exact) scores 0.600" in text
+    assert "IVF nlist9 nprobe1 at 0.400" in text
+    with pytest.raises(RetrievalError, match="not in the grid"):
+        choice_summary(df, IndexConfig("hnsw", M=8))
+    assert "every configuration scores the same" in choice_summary(df.assign(isr=0.5), IndexConfig("flat"))
