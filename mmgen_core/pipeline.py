@@ -1,0 +1,377 @@
+"""MMGen end to end: text, audio or text + a melody → music, and the ``mmgen generate`` command.
+
+A query embedding q comes from the aligner (text, or audio for music-to-music). The melody is the
+user's (MIDI, or a recording through Basic Pitch) or the top-1 melody retrieved from the training
+set's melody database for q. The UNet of the chosen conditioning mode denoises latents under
+[q, r] (+ the melody roll), the VAE decodes them to a log-mel and the vocoder to 16 kHz audio.
+With ``candidates`` > 1 several samples are drawn per prompt and the one whose audio embedding is
+closest to q is kept (as the official code does).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from diffusers import UNet2DConditionModel
+
+from .audio import AUDIOLDM_MEL, SAMPLE_RATE, AudioError, fit_length, load_audio, save_audio
+from .checkpoints import CheckpointError, save_state
+from .decoder import Decoder, clip_frames, load_or_train_decoder
+from .diffusion import (DiffusionConfig, GUIDANCE_FORMS, MODES, SAMPLERS, check_mode, condition, diffusion_config,
+                        item_notes, load_or_train_unet, load_unet, melody_features, melody_text, sample_latents)
+from .melody import MelodyError, Note, clip_notes, load_midi
+from .tokens import notes_to_text, text_to_notes
+
+MIDI_SUFFIXES = (".mid", ".midi")
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
+CONFIG_FILE = "mmgen_pipeline.json"
+
+
+@dataclass
+class GenerationConfig:
+    """Profile section ``generation``: sampler, steps, guidance, candidates, and what to load.
+
+    ``guidance_form``: ``official`` ε_u + w(ε_c − ε_u) (default, w=3) or ``paper`` (w+1)ε_c − wε_u.
+    ``pretrained``: a folder written by :meth:`MMGenPipeline.save_pretrained` to load instead.
+    """
+
+    mode: str = "mmgen+roll"
+    sampler: str = "ddim"
+    steps: int = 100
+    guidance: float = 3.0
+    guidance_form: str = "official"
+    eta: float = 1.0
+    candidates: int = 3
+    seconds: float = 0.0  # 0 = the training clip length
+    batch_size: int = 4  # prompts denoised together (× candidates, × 2 for guidance)
+    pretrained: str | None = None
+
+    def __post_init__(self) -> None:
+        check_mode(self.mode)
+        if self.sampler not in SAMPLERS:
+            raise ValueError(f"generation.sampler must be one of {SAMPLERS}, not {self.sampler!r}")
+        if self.guidance_form not in GUIDANCE_FORMS:
+            raise ValueError(f"generation.guidance_form must be one of {GUIDANCE_FORMS}, not {self.guidance_form!r}")
+        if self.steps < 1 or self.candidates < 1 or self.batch_size < 1 or self.guidance < 0:
+            raise ValueError("generation: steps, candidates and batch_size must be >= 1 and guidance >= 0")
+
+
+@dataclass
+class Generation:
+    """Generated clips and how they were made: the melody each followed and the kept candidate's score."""
+
+    waveforms: np.ndarray  # (B, samples) float32, 16 kHz
+    mels: torch.Tensor  # (B, frames, 64) log-mel before vocoding
+    melodies: list[list[Note]]  # the melody used per clip ([] in mode 'text')
+    melody_ids: list[str]  # retrieved training clip id, 'user', or '' (mode 'text')
+    scores: np.ndarray  # audio–query similarity of each kept candidate
+    sample_rate: int = SAMPLE_RATE
+
+
+def load_melody(source: str | Path | Sequence[Note], seconds: float | None = None) -> list[Note]:
+    """A user melody: a Note list, a MIDI file, or an audio recording (notes by Basic Pitch)."""
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        if not path.exists():
+            raise MelodyError(f"{path}: melody file not found")
+        if path.suffix.lower() in MIDI_SUFFIXES:
+            notes = load_midi(path)
+        elif path.suffix.lower() in AUDIO_SUFFIXES:
+            from .extract import extract_notes  # Basic Pitch: imported only when a recording is given
+
+            found = extract_notes([path], progress=False)[0]
+            if isinstance(found, Exception):
+                raise found
+            notes = found
+        else:
+            raise MelodyError(f"{path}: a melody must be MIDI ({', '.join(MIDI_SUFFIXES)}) or audio "
+                              f"({', '.join(AUDIO_SUFFIXES)}), not {path.suffix or 'a file without extension'}")
+        name = str(path)
+    else:
+        notes, name = list(source), "melody"
+    if seconds is not None:
+        notes = clip_notes(notes, 0.0, seconds)
+    if not notes:
+        raise MelodyError(f"{name}: no notes" + (f" in the first {seconds:.2f} s" if seconds else ""))
+    return notes
+
+
+def build_melody_db(embedder, manifest, items: Sequence | None = None, index=None):
+    """The melody database of the training split: r = embedding of each clip's melody tokens;
+    the stored token text is its exact melody (the roll that generation follows)."""
+    from .retrieval import IndexConfig, MelodyDB
+
+    unique: dict[str, Any] = {}
+    for it in manifest.items("train") if items is None else items:
+        unique.setdefault(it.id, it)  # one entry per clip id, even if a manifest repeats one
+    items = list(unique.values())
+    vectors = embedder.embed_melody([melody_text(it) for it in items]).float().cpu().numpy()
+    tokens = [notes_to_text(item_notes(manifest, it)) for it in items]
+    return MelodyDB.build(vectors, [it.id for it in items], index or IndexConfig(), tokens=tokens)
+
+
+class MMGenPipeline:
+    """Text / audio / text + melody → music with one conditioning mode's UNet."""
+
+    def __init__(self, unet: UNet2DConditionModel, decoder: Decoder, embedder, melody_db,
+                 diffusion: DiffusionConfig, generation: GenerationConfig, clip_seconds: float):
+        self.unet, self.decoder, self.embedder, self.melody_db = unet.eval(), decoder, embedder, melody_db
+        self.diffusion, self.generation, self.clip_seconds = diffusion, generation, clip_seconds
+        self.mode = generation.mode
+
+    # ------------------------------------------------------------ generation
+
+    def _queries(self, text, audio) -> tuple[torch.Tensor, int]:
+        if (text is None) == (audio is None):
+            raise ValueError("give exactly one of text (text → music) or audio (audio → music)")
+        if text is not None:
+            texts = [text] if isinstance(text, str) else list(text)
+            empty = [i for i, t in enumerate(texts) if not str(t).strip()]
+            if not texts or empty:
+                raise ValueError(f"empty text prompt (positions {empty}); describe the music in words")
+            return self.embedder.embed_text(texts).float().cpu(), len(texts)
+        clips = [audio] if isinstance(audio, (str, Path)) or (isinstance(audio, np.ndarray) and audio.ndim == 1) \
+            else list(audio)
+        wavs = [load_audio(a) if isinstance(a, (str, Path)) else np.asarray(a, dtype=np.float32) for a in clips]
+        return self.embedder.embed_audio(wavs).float().cpu(), len(wavs)
+
+    def _melodies(self, q: torch.Tensor, melody, seconds: float) -> tuple[torch.Tensor, list[list[Note]], list[str]]:
+        n = len(q)
+        if self.mode == "text":
+            return torch.zeros_like(q), [[] for _ in range(n)], ["" for _ in range(n)]
+        if melody is not None:
+            many = isinstance(melody, (list, tuple)) and melody and not isinstance(melody[0], Note)
+            sources = list(melody) if many else [melody] * n
+            if len(sources) != n:
+                raise ValueError(f"{len(sources)} melodies for {n} prompts; give one melody or one per prompt")
+            notes = [load_melody(s, seconds) for s in sources]
+            r = self.embedder.embed_melody([notes_to_text(x) for x in notes]).float().cpu()
+            return r, notes, ["user"] * n
+        found = self.melody_db.search(q.numpy(), k=1)
+        rows = found.indices[:, 0]
+        notes = [clip_notes(text_to_notes(self.melody_db.tokens_of(int(i))), 0.0, seconds) for i in rows]
+        return torch.from_numpy(self.melody_db.embeddings(rows)).float(), notes, [ids[0] for ids in found.ids]
+
+    def __call__(self, text: str | Sequence[str] | None = None, *, audio: Any = None, melody: Any = None,
+                 seed: int = 0, steps: int | None = None, guidance: float | None = None, sampler: str | None = None,
+                 guidance_form: str | None = None, candidates: int | None = None, seconds: float | None = None,
+                 progress: bool = True) -> Generation:
+        """Generate one clip per prompt (text or audio), following ``melody`` or a retrieved one.
+
+        ``melody``: a MIDI/audio path or Note list (for every prompt) or a list of them (one per prompt).
+        Same arguments and seed → the same audio.
+        """
+        g = replace(self.generation, **{k: v for k, v in dict(steps=steps, guidance=guidance, sampler=sampler,
+                                                              guidance_form=guidance_form, candidates=candidates,
+                                                              seconds=seconds).items() if v is not None})
+        secs = g.seconds or self.clip_seconds
+        latent_frames = clip_frames(secs) // 4
+        q, n = self._queries(text, audio)
+        r, notes, ids = self._melodies(q, melody, clip_frames(secs) / 100.0)
+        cond = condition(self.mode, q, r).repeat_interleave(g.candidates, 0)
+        roll = None
+        if self.mode == "mmgen+roll":
+            roll = torch.from_numpy(np.stack([melody_features(x, latent_frames, self.diffusion.roll) for x in notes]))
+            roll = roll.repeat_interleave(g.candidates, 0)
+        gen = torch.Generator().manual_seed(seed)
+        step = g.batch_size * g.candidates
+        latents = torch.cat([sample_latents(self.unet, self.diffusion, cond[i:i + step],
+                                            None if roll is None else roll[i:i + step], latent_frames,
+                                            sampler=g.sampler, steps=g.steps, guidance=g.guidance,
+                                            guidance_form=g.guidance_form, eta=g.eta, generator=gen, progress=progress)
+                             for i in range(0, len(cond), step)])
+        mels = self.decoder.decode(latents)
+        wavs = self.decoder.vocode(mels).numpy()
+        sims = np.zeros(len(wavs), dtype=np.float32)
+        if g.candidates > 1:
+            a = self.embedder.embed_audio(list(wavs)).float().cpu()
+            sims = (a * q.repeat_interleave(g.candidates, 0)).sum(-1).numpy()
+        best = sims.reshape(n, g.candidates).argmax(1) + np.arange(n) * g.candidates
+        return Generation(wavs[best], mels[best], notes, ids, sims[best])
+
+    # ------------------------------------------------------------ saving and loading
+
+    def save_pretrained(self, folder: str | Path) -> Path:
+        """Write unet/, vae/, vocoder/, melody_db/, alignment/ and the configs: a self-contained folder."""
+        from .alignment import CLMP
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        self.unet.save_pretrained(folder / "unet")
+        self.decoder.save_pretrained(folder)
+        self.melody_db.save(folder / "melody_db")
+        meta = {"clip_seconds": self.clip_seconds, "diffusion": asdict(self.diffusion),
+                "generation": asdict(self.generation), "alignment": None}
+        if isinstance(self.embedder, CLMP):
+            save_state(folder / "alignment", {"model": self.embedder.trained_parts().state_dict()})
+            meta["alignment"] = asdict(self.embedder.cfg)
+        (folder / CONFIG_FILE).write_text(json.dumps(meta, indent=1))
+        return folder
+
+    @classmethod
+    def from_pretrained(cls, folder: str | Path, embedder=None, **generation: Any) -> "MMGenPipeline":
+        """Load a folder written by :meth:`save_pretrained`; ``generation`` overrides its settings."""
+        from .retrieval import MelodyDB
+
+        folder = Path(folder)
+        if not (folder / CONFIG_FILE).exists():
+            raise CheckpointError(f"{folder}: no {CONFIG_FILE}; not a saved MMGen pipeline "
+                                  "(write one with MMGenPipeline.save_pretrained)")
+        meta = json.loads((folder / CONFIG_FILE).read_text())
+        if embedder is None:
+            if meta["alignment"] is None:
+                raise CheckpointError(f"{folder}: saved with a custom embedder; pass embedder=... to from_pretrained")
+            from .alignment import CLMP, AlignmentConfig, load_trained
+
+            embedder = load_trained(CLMP(AlignmentConfig(**meta["alignment"]), meta["clip_seconds"]), folder / "alignment")
+        gen = GenerationConfig(**{**meta["generation"], **generation})
+        if gen.mode != meta["generation"]["mode"]:
+            raise CheckpointError(f"{folder}: this pipeline's UNet is mode {meta['generation']['mode']!r}, "
+                                  f"not {gen.mode!r}; save one per mode")
+        return cls(load_unet(folder), Decoder.from_pretrained(folder), embedder, MelodyDB.load(folder / "melody_db"),
+                   DiffusionConfig(**meta["diffusion"]), gen, float(meta["clip_seconds"]))
+
+    @classmethod
+    def from_profile(cls, profile, mode: str | None = None, *, train_missing: bool = True,
+                     **generation: Any) -> "MMGenPipeline":
+        """The profile's pipeline for one mode: ``generation.pretrained`` if set, else its artifacts
+        (trained when missing and ``train_missing``; otherwise a clear error naming the notebook)."""
+        gcfg = replace(profile.section("generation", GenerationConfig), **generation, **({"mode": mode} if mode else {}))
+        if gcfg.pretrained:
+            return cls.from_pretrained(gcfg.pretrained, **{k: v for k, v in asdict(gcfg).items() if k != "pretrained"})
+        return load_pipelines(profile, [gcfg.mode], train_missing=train_missing, **generation)[gcfg.mode]
+
+
+def load_pipelines(profile, modes: Sequence[str] | None = None, *, train_missing: bool = True,
+                   **generation: Any) -> dict[str, MMGenPipeline]:
+    """One pipeline per conditioning mode (default: the profile's ``diffusion.modes``), sharing the
+    dataset, decoder, aligner and melody database; missing stages are trained unless ``train_missing``
+    is False."""
+    from .alignment import load_or_train_alignment
+    from .dataset import get_dataset
+    from .retrieval import IndexConfig, RetrievalConfig
+
+    dcfg = diffusion_config(profile)
+    gcfg = replace(profile.section("generation", GenerationConfig), **generation)
+    manifest = get_dataset(profile, progress=False)
+    decoder, _ = load_or_train_decoder(profile, manifest, train_missing=train_missing)
+    embedder = load_or_train_alignment(profile, manifest=manifest, progress=False).model
+    index = profile.section("retrieval", RetrievalConfig).fixed_index() or IndexConfig()  # auto: exact search
+    db = build_melody_db(embedder, manifest, index=index)
+    clip_seconds = float(profile.section("data")["clip_seconds"])
+    pipes = {}
+    for mode in modes or dcfg.modes:
+        unet, _ = load_or_train_unet(profile, mode, decoder, embedder, manifest, db=db, train_missing=train_missing)
+        pipes[mode] = MMGenPipeline(unet, decoder, embedder, db, dcfg, replace(gcfg, mode=mode), clip_seconds)
+    return pipes
+
+
+def melody_adherence(pipes: dict[str, MMGenPipeline], manifest, items, *, seed: int = 0, progress: bool = True,
+                     **generation: Any) -> pd.DataFrame:
+    """Does the music follow its melody? For each clip, generate from its caption with its own melody
+    as the user melody (mode ``text`` cannot take one) and score the chroma similarity of the output
+    with that melody, and with another clip's melody (chance level). Reference rows: the real clip,
+    and the real clip through the decoder (the ceiling)."""
+    from .decoder import mels_of
+    from .evaluation import chroma_similarity
+
+    notes = [item_notes(manifest, it) for it in items]
+    others = notes[1:] + notes[:1]
+    first = next(iter(pipes.values()))
+    n = clip_frames(first.generation.seconds or first.clip_seconds) * AUDIOLDM_MEL.hop_length
+    wavs = {"real audio": np.stack([fit_length(load_audio(manifest.audio_path(it)), n) for it in items])}
+    decoder = first.decoder
+    real = torch.from_numpy(wavs["real audio"])
+    wavs["decoder ceiling"] = decoder.vocode(decoder.decode(decoder.encode(mels_of(real)))).numpy()
+    for mode, pipe in pipes.items():
+        out = pipe([it.caption for it in items], melody=None if mode == "text" else notes, seed=seed,
+                   progress=progress, **generation)
+        wavs[mode] = out.waveforms
+    rows = [{"source": name, "id": it.id, "chroma": chroma_similarity(w, n), "chroma_other_melody": chroma_similarity(w, o)}
+            for name, ws in wavs.items() for it, w, n, o in zip(items, ws, notes, others)]
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------- the command
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="mmgen generate", description="Generate music from text (or audio), "
+                                "optionally following a melody (MIDI or a recording).")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--text", help="describe the music, e.g. 'a calm folk tune on flute'")
+    src.add_argument("--audio", metavar="FILE", help="music → music: a recording whose style to follow")
+    p.add_argument("--melody", metavar="FILE", help="melody to follow: MIDI (.mid) or a recording (.wav …, via Basic Pitch)")
+    p.add_argument("--out", required=True, metavar="FILE.wav", help="where to write the audio (16 kHz wav)")
+    p.add_argument("--profile", default="tiny", help="profile whose trained artifacts to use (default tiny)")
+    p.add_argument("--pipeline", metavar="DIR", help="a saved pipeline folder (instead of the profile's artifacts)")
+    p.add_argument("--mode", choices=MODES, help="conditioning mode (default: the profile's)")
+    p.add_argument("--sampler", choices=SAMPLERS)
+    p.add_argument("--steps", type=int)
+    p.add_argument("--guidance", type=float)
+    p.add_argument("--candidates", type=int)
+    p.add_argument("--seconds", type=float)
+    p.add_argument("--seed", type=int, default=0)
+    return p
+
+
+def _check_args(p: argparse.ArgumentParser, a: argparse.Namespace) -> None:
+    """Reject bad input before any model loads (argparse exits with code 2 and names the flag)."""
+    if a.text is not None and not a.text.strip():
+        p.error("--text is empty; describe the music in words")
+    for flag in ("audio", "melody"):
+        path = getattr(a, flag)
+        if path is not None and not Path(path).is_file():
+            p.error(f"--{flag} {path}: file not found")
+    if a.audio is not None and Path(a.audio).suffix.lower() not in AUDIO_SUFFIXES:
+        p.error(f"--audio {a.audio}: expected an audio file ({', '.join(AUDIO_SUFFIXES)})")
+    if a.melody is not None and Path(a.melody).suffix.lower() not in MIDI_SUFFIXES + AUDIO_SUFFIXES:
+        p.error(f"--melody {a.melody}: expected MIDI ({', '.join(MIDI_SUFFIXES)}) or audio ({', '.join(AUDIO_SUFFIXES)})")
+    if Path(a.out).suffix.lower() != ".wav":
+        p.error(f"--out {a.out}: the output must be a .wav file")
+    if not Path(a.out).resolve().parent.is_dir():
+        p.error(f"--out {a.out}: folder {Path(a.out).resolve().parent} does not exist")
+    for flag in ("steps", "candidates"):
+        if getattr(a, flag) is not None and getattr(a, flag) < 1:
+            p.error(f"--{flag} must be >= 1")
+    if a.guidance is not None and a.guidance < 0:
+        p.error("--guidance must be >= 0")
+    if a.seconds is not None and a.seconds <= 0:
+        p.error("--seconds must be > 0")
+    if a.pipeline is not None and not (Path(a.pipeline) / CONFIG_FILE).exists():
+        p.error(f"--pipeline {a.pipeline}: not a saved pipeline folder (no {CONFIG_FILE})")
+
+
+def generate_main(argv: Sequence[str]) -> int:
+    """``mmgen generate --text "…" [--melody F.mid | --audio F.wav] --out out.wav [...]``; exit 2 on bad input."""
+    p = _parser()
+    a = p.parse_args(list(argv))
+    _check_args(p, a)
+    try:
+        melody = load_melody(a.melody) if a.melody else None
+    except (MelodyError, AudioError) as exc:
+        p.error(f"--melody: {exc}")
+    overrides = {k: v for k, v in dict(sampler=a.sampler, steps=a.steps, guidance=a.guidance,
+                                        candidates=a.candidates, seconds=a.seconds).items() if v is not None}
+    try:
+        if a.pipeline:
+            pipe = MMGenPipeline.from_pretrained(a.pipeline, **overrides, **({"mode": a.mode} if a.mode else {}))
+        else:
+            from .config import load_profile
+
+            pipe = MMGenPipeline.from_profile(load_profile(a.profile), a.mode, train_missing=False, **overrides)
+        out = pipe(a.text, audio=a.audio, melody=melody, seed=a.seed)
+    except (CheckpointError, AudioError, MelodyError, FileNotFoundError) as exc:
+        print(f"mmgen generate: error: {exc}", file=sys.stderr)
+        return 2
+    save_audio(a.out, out.waveforms[0])
+    used = out.melody_ids[0] or "none (mode text)"
+    print(f"{a.out}: {out.waveforms.shape[1] / SAMPLE_RATE:.2f} s, mode {pipe.mode}, melody {used}")
+    return 0
