@@ -14,7 +14,7 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 
 SPLITS = ("train", "valid", "test")
-DATASET_VERSION = 2  # bump when the builders change what they write, so old artifacts are rebuilt
+DATASET_VERSION = 3  # bump when the builders change what they write, so old artifacts are rebuilt
 SOURCES = ("music21", "folder", "musiccaps", "musicbench", "official")
 
 

@@ -67,14 +67,18 @@ def list_works(seed: int, limit: int) -> list[Work]:
     from music21 import corpus
 
     by_coll: dict[str, list[Work]] = {c: [] for c in COLLECTIONS}
+    seen: set[str] = set()  # one work can ship in two formats (e.g. .xml and .rntxt): keep the first
     # iterate the entries directly: the bundle's own __iter__ is quadratic (27 s for the corpus)
     for e in corpus.corpora.CoreCorpus().metadataBundle._metadataEntries.values():
         coll = str(e.sourcePath).split("/")[0]
         md = e.metadata
         if coll not in by_coll or md is None or not md.noteCount or md.noteCount < 24:
             continue
-        by_coll[coll].append(Work(coll, str(e.sourcePath), e.number, str(md.title or "untitled"),
-                                  str(md.composer or ""), str(md.localeOfComposition or "")))
+        work = Work(coll, str(e.sourcePath), e.number, str(md.title or "untitled"),
+                    str(md.composer or ""), str(md.localeOfComposition or ""))
+        if work.key not in seen:
+            seen.add(work.key)
+            by_coll[coll].append(work)
     rng = np.random.default_rng(seed)
     queues = []
     for coll in COLLECTIONS:

@@ -136,3 +136,10 @@ def test_unknown_source_and_missing_path_are_clear(tmp_path):
         get_dataset(load_profile("smoke", {"data.source": "folder"}, root=tmp_path))
     with pytest.raises(FileNotFoundError, match="manifest"):
         Manifest(tmp_path / "nothing").items()
+
+
+def test_work_keys_are_unique():
+    from mmgen_core.music21set import list_works
+
+    keys = [w.key for w in list_works(0, 2000)]
+    assert len(keys) == len(set(keys))  # a clip id names exactly one work
