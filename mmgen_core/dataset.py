@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -153,16 +154,35 @@ def iter_batches(seq: list, size: int) -> Iterator[list]:
 
 def get_dataset(profile, progress: bool = True) -> Manifest:
     """The profile's dataset: built on first use (resuming a partial build), then reused."""
-    from .readers import (build_from_records, read_folder, read_musicbench, read_musiccaps, read_official)
-
     cfg: DataConfig = profile.section("data", DataConfig)
     if cfg.source not in SOURCES:
         raise ValueError(f"data.source must be one of {SOURCES}, not {cfg.source!r}")
     root = profile.stage_dir("data", cfg, profile.seed, DATASET_VERSION)
+    with build_lock(root):  # two notebooks opened at once must not both append to one manifest
+        return _build(root, cfg, profile.seed, progress)
+
+
+@contextmanager
+def build_lock(root: Path) -> Iterator[None]:
+    """An exclusive lock on an artifact folder (``<root>.lock``): a second builder waits, then reuses."""
+    import fcntl
+
+    root.parent.mkdir(parents=True, exist_ok=True)
+    with open(root.with_name(root.name + ".lock"), "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _build(root: Path, cfg: DataConfig, seed: int, progress: bool) -> Manifest:
+    from .readers import (build_from_records, read_folder, read_musicbench, read_musiccaps, read_official)
+
     if cfg.source == "music21":
         from .music21set import build_music21
 
-        return build_music21(root, cfg, seed=profile.seed, progress=progress)
+        return build_music21(root, cfg, seed=seed, progress=progress)
     if not cfg.path:
         raise ValueError(f"data.source={cfg.source!r} needs data.path (and usually data.audio_dir); "
                          "set them in the profile or with --set data.path=...")
@@ -172,8 +192,7 @@ def get_dataset(profile, progress: bool = True) -> Manifest:
         "musicbench": lambda: read_musicbench(cfg.path, cfg.audio_dir or Path(cfg.path).parent),
         "official": lambda: read_official(cfg.path, cfg.melody_dir, cfg.audio_dir),
     }[cfg.source]()
-    return build_from_records(root, records, cfg.clip_seconds, seed=profile.seed, limit=cfg.n_clips,
-                              progress=progress)
+    return build_from_records(root, records, cfg.clip_seconds, seed=seed, limit=cfg.n_clips, progress=progress)
 
 
 def dataset_stats(manifest: Manifest) -> "pd.DataFrame":
