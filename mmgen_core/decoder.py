@@ -412,9 +412,10 @@ class DecoderReport:
     vae_recon_l1: float = float("nan")
 
 
-def decoder_dir(profile: Profile) -> Path:
-    """Artifacts of the decoder stage, keyed by the data, mel, VAE and vocoder configs."""
-    return profile.stage_dir("decoder", profile.section("data"), asdict(AUDIOLDM_MEL), vae_config(profile),
+def decoder_dir(profile: Profile, manifest: Manifest) -> Path:
+    """Artifacts of the decoder stage, keyed by the dataset (its folder is keyed by its own config
+    and version), the mel front end, the VAE and vocoder configs and the seed."""
+    return profile.stage_dir("decoder", Path(manifest.root).name, asdict(AUDIOLDM_MEL), vae_config(profile),
                              vocoder_config(profile), profile.seed, FORMAT)
 
 
@@ -425,8 +426,12 @@ def load_or_train_decoder(profile: Profile, manifest: Manifest | None = None,
     Training: the VAE and the small HiFi-GAN on the training split; then both vocoders are scored on
     test clips and ``vocoder.kind='auto'`` keeps the better one (both stay on disk).
     """
+    if manifest is None:
+        from .dataset import get_dataset
+
+        manifest = get_dataset(profile)
     vcfg, ocfg = vae_config(profile), vocoder_config(profile)
-    out = decoder_dir(profile)
+    out = decoder_dir(profile, manifest)
     report_path = out / "report.json"
     if report_path.exists():
         dec = Decoder.from_pretrained(out / "final")
@@ -434,10 +439,6 @@ def load_or_train_decoder(profile: Profile, manifest: Manifest | None = None,
     if not train_missing:
         raise CheckpointError(f"{out}: no trained decoder for profile {profile.name!r}; run notebook 05_decoder "
                               "(or `mmgen notebooks --only 05`) first")
-    if manifest is None:
-        from .dataset import get_dataset
-
-        manifest = get_dataset(profile)
     frames = clip_frames(float(profile.section("data")["clip_seconds"]))
     report = DecoderReport()
     _, train_wavs = load_clips(manifest, "train", frames)

@@ -420,11 +420,11 @@ def build_condition_data(cfg: DiffusionConfig, decoder, embedder, manifest, clip
     return ConditionData(latents=latents, rolls=rolls, query=query, melody=melody, item=item)
 
 
-def diffusion_dir(profile) -> Path:
-    """Artifacts of the diffusion stage, keyed by data, decoder, alignment and diffusion configs."""
+def diffusion_dir(profile, manifest) -> Path:
+    """Artifacts of the diffusion stage, keyed by dataset, decoder, alignment and diffusion configs."""
     from .decoder import decoder_dir
 
-    return profile.stage_dir("diffusion", profile.section("data"), decoder_dir(profile).name,
+    return profile.stage_dir("diffusion", Path(manifest.root).name, decoder_dir(profile, manifest).name,
                              profile.section("alignment"), diffusion_config(profile), profile.seed, FORMAT)
 
 
@@ -435,7 +435,7 @@ def load_or_train_unet(profile, mode: str, decoder, embedder, manifest, *, db=No
     Returns the UNet (EMA weights) and its report: loss history and training samples/s.
     """
     cfg = diffusion_config(profile)
-    out = diffusion_dir(profile)
+    out = diffusion_dir(profile, manifest)
     final = out / check_mode(mode).replace("+", "_")
     if (final / "report.json").exists():
         return load_unet(final), json.loads((final / "report.json").read_text())

@@ -52,14 +52,13 @@ def step_generator(seed: int, step: int, process: int = 0) -> torch.Generator:
 
 
 def train(model: torch.nn.Module, loss_fn: LossFn, cfg: LoopConfig, ckpt_dir: str | Path, *, seed: int = 0,
-          batch_size: int = 1, stop_at: int | None = None, desc: str = "train",
-          accelerator: Accelerator | None = None) -> TrainResult:
+          batch_size: int = 1, stop_at: int | None = None, desc: str = "train") -> TrainResult:
     """Train ``model`` with AdamW on ``loss_fn(model, generator)``; resume from ``ckpt_dir/last``.
 
     ``stop_at`` ends the run early (a time-boxed or interrupted run); calling again resumes it.
     """
     ckpt = Path(ckpt_dir) / "last"
-    acc = accelerator or Accelerator()
+    acc = Accelerator()
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     ema = EMAModel(params, decay=cfg.ema_decay, use_ema_warmup=True, power=0.75) if cfg.ema_decay else None
