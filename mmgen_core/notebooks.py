@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from .config import load_profile
+from .config import load_profile, project_root
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"  # they ship with the repository
 
@@ -38,10 +38,18 @@ def run_notebooks(profile: str = "tiny", overrides: Mapping[str, Any] | None = N
         pm.execute_notebook(str(path), str(out_dir / path.name), cwd=str(path.parent), kernel_name=kernel,
                             parameters={"PROFILE": profile, "OVERRIDES": dict(overrides or {})},
                             progress_bar=False, log_output=False)
+        strip_root(out_dir / path.name, prof.root)
         timings.append((path.name, round(time.time() - t0, 1)))
         print(f"[mmgen] {path.name} done in {timings[-1][1]} s", flush=True)
     _write_timings(out_dir / "timings.csv", timings)
     return timings
+
+
+def strip_root(path: Path, root: Path | None = None) -> None:
+    """Make an executed notebook portable: paths under the project root become relative to it."""
+    root = Path(root or project_root()).resolve()
+    text = path.read_text()
+    path.write_text(text.replace(str(root) + "/", "").replace(str(root), "."))
 
 
 def _write_timings(path: Path, rows: list[tuple[str, float]]) -> None:

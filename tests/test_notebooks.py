@@ -13,7 +13,9 @@ def test_all_notebooks_run_on_smoke(tmp_path, monkeypatch):
     assert [name for name, _ in timings] == [p.name for p in notebook_paths()]
     out = tmp_path / "results" / "smoke"
     for name, _ in timings:
-        nb = json.loads((out / "notebooks" / name).read_text())
+        text = (out / "notebooks" / name).read_text()
+        assert str(tmp_path) not in text  # executed copies are portable: no machine paths
+        nb = json.loads(text)
         errors = [o for c in nb["cells"] for o in c.get("outputs", []) if o.get("output_type") == "error"]
         assert not errors, f"{name}: {errors[:1]}"
     assert (out / "notebooks" / "timings.csv").exists()
