@@ -2,8 +2,8 @@
 
 Prints: fresh pipeline load time, generation real-time factor per sampler (10.24 s of audio),
 retrieval queries/s, Basic Pitch × real time, training samples/s per stage (as measured when each
-stage trained) and peak memory. Stages missing from artifacts/ are trained first (that time is not
-reported as load time). Run: `make bench PROFILE=tiny` or `python benchmarks/run_all.py --profile tiny`.
+stage trained) and peak memory; also written to results/<profile>/tables/bench.md. Stages missing
+from artifacts/ are trained first (that time is not reported as load time). Run: `make bench PROFILE=tiny` or `python benchmarks/run_all.py --profile tiny`.
 """
 from __future__ import annotations
 
@@ -82,6 +82,12 @@ def main() -> None:
         _, rep = load_or_train_unet(profile, mode, pipe.decoder, pipe.embedder, manifest, train_missing=False)
         say(f"train: UNet ({mode})", f"{rep['samples_per_s']:.1f} samples/s")
     say("peak memory (RSS)", f"{peak_rss_mb():,.0f} MB")
+    import pandas as pd
+    from mmgen_core.reporting import save_table
+
+    path = save_table(pd.DataFrame(rows, columns=["measure", "value"]), profile.results, "bench",
+                      note=f"`make bench PROFILE={profile.name}` on this machine ({torch.get_num_threads()} torch threads).")
+    print(f"written to {path}")
 
 
 if __name__ == "__main__":

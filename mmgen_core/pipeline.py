@@ -25,7 +25,7 @@ from .audio import AUDIOLDM_MEL, SAMPLE_RATE, AudioError, fit_length, load_audio
 from .checkpoints import CheckpointError, save_state
 from .decoder import Decoder, clip_frames, load_or_train_decoder
 from .diffusion import (DiffusionConfig, GUIDANCE_FORMS, MODES, SAMPLERS, check_mode, condition, diffusion_config,
-                        item_notes, load_or_train_unet, load_unet, melody_features, melody_text, sample_latents)
+                        item_notes, load_or_train_unet, load_unet, melody_features, sample_latents)
 from .melody import MelodyError, Note, clip_notes, load_midi
 from .tokens import notes_to_text, text_to_notes
 
@@ -103,18 +103,15 @@ def load_melody(source: str | Path | Sequence[Note], seconds: float | None = Non
     return notes
 
 
-def build_melody_db(embedder, manifest, items: Sequence | None = None, index=None):
-    """The melody database of the training split: r = embedding of each clip's melody tokens;
-    the stored token text is its exact melody (the roll that generation follows)."""
-    from .retrieval import IndexConfig, MelodyDB
-
-    unique: dict[str, Any] = {}
-    for it in manifest.items("train") if items is None else items:
-        unique.setdefault(it.id, it)  # one entry per clip id, even if a manifest repeats one
-    items = list(unique.values())
-    vectors = embedder.embed_melody([melody_text(it) for it in items]).float().cpu().numpy()
-    tokens = [notes_to_text(item_notes(manifest, it)) for it in items]
-    return MelodyDB.build(vectors, [it.id for it in items], index or IndexConfig(), tokens=tokens)
+def score_melody_db(db, manifest):
+    """``db`` with each clip's exact score melody as its token text: retrieval finds a clip by its
+    (Basic Pitch) melody embedding, generation follows that clip's notes, as the roll in training."""
+    by_id = {it.id: it for it in manifest.items("train")}
+    missing = [i for i in db.ids if i not in by_id]
+    if missing:
+        raise CheckpointError(f"{len(missing)} melody database ids are not train clips of this dataset "
+                              f"(first: {missing[0]!r}); rebuild the database (notebook 04)")
+    return db.with_tokens([notes_to_text(item_notes(manifest, by_id[i])) for i in db.ids])
 
 
 class MMGenPipeline:
@@ -161,16 +158,16 @@ class MMGenPipeline:
 
     def __call__(self, text: str | Sequence[str] | None = None, *, audio: Any = None, melody: Any = None,
                  seed: int = 0, steps: int | None = None, guidance: float | None = None, sampler: str | None = None,
-                 guidance_form: str | None = None, candidates: int | None = None, seconds: float | None = None,
-                 progress: bool = True) -> Generation:
+                 guidance_form: str | None = None, eta: float | None = None, candidates: int | None = None,
+                 seconds: float | None = None, progress: bool = True) -> Generation:
         """Generate one clip per prompt (text or audio), following ``melody`` or a retrieved one.
 
         ``melody``: a MIDI/audio path or Note list (for every prompt) or a list of them (one per prompt).
         Same arguments and seed → the same audio.
         """
         g = replace(self.generation, **{k: v for k, v in dict(steps=steps, guidance=guidance, sampler=sampler,
-                                                              guidance_form=guidance_form, candidates=candidates,
-                                                              seconds=seconds).items() if v is not None})
+                                                              guidance_form=guidance_form, eta=eta,
+                                                              candidates=candidates, seconds=seconds).items() if v is not None})
         secs = g.seconds or self.clip_seconds
         latent_frames = clip_frames(secs) // 4
         q, n = self._queries(text, audio)
@@ -256,15 +253,15 @@ def load_pipelines(profile, modes: Sequence[str] | None = None, *, train_missing
     is False."""
     from .alignment import load_or_train_alignment
     from .dataset import get_dataset
-    from .retrieval import IndexConfig, RetrievalConfig
+    from .retrieval import load_or_build_database
 
     dcfg = diffusion_config(profile)
     gcfg = replace(profile.section("generation", GenerationConfig), **generation)
     manifest = get_dataset(profile, progress=False)
     decoder, _ = load_or_train_decoder(profile, manifest, train_missing=train_missing)
-    embedder = load_or_train_alignment(profile, manifest=manifest, progress=False).model
-    index = profile.section("retrieval", RetrievalConfig).fixed_index() or IndexConfig()  # auto: exact search
-    db = build_melody_db(embedder, manifest, index=index)
+    run = load_or_train_alignment(profile, manifest=manifest, progress=False)
+    embedder = run.model
+    db = score_melody_db(load_or_build_database(profile, run=run, manifest=manifest, progress=False).db, manifest)
     clip_seconds = float(profile.section("data")["clip_seconds"])
     pipes = {}
     for mode in modes or dcfg.modes:

@@ -248,6 +248,12 @@ class MelodyDB:
             return self.tokens[int(rows)]
         return [self.tokens_of(r) for r in rows]
 
+    def with_tokens(self, tokens: Sequence[str]) -> "MelodyDB":
+        """The same index and vectors with other token strings (e.g. exact score melodies for the roll)."""
+        if len(tokens) != len(self):
+            raise RetrievalError(f"{len(self)} items but {len(tokens)} token strings; give one per item")
+        return MelodyDB(self.index, self.vectors, self.ids, self.config, list(tokens), self.on_gpu)
+
     def cpu_index(self) -> faiss.Index:
         """The index on the CPU (a copy when it lives on a GPU), for saving and inspecting."""
         return faiss.index_gpu_to_cpu(self.index) if self.on_gpu else self.index

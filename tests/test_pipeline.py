@@ -12,10 +12,11 @@ from mmgen_core.audio import save_audio
 from mmgen_core.checkpoints import CheckpointError
 from mmgen_core.dataset import Item, Manifest
 from mmgen_core.decoder import Decoder, VAEConfig, VocoderConfig, Vocoder, build_hifigan, build_vae
-from mmgen_core.diffusion import DiffusionConfig, build_unet
+from mmgen_core.diffusion import DiffusionConfig, build_unet, item_notes
 from mmgen_core.melody import MelodyError, Note, save_midi
-from mmgen_core.pipeline import (GenerationConfig, MMGenPipeline, build_melody_db, generate_main, load_melody,
-                                 melody_adherence)
+from mmgen_core.pipeline import (GenerationConfig, MMGenPipeline, generate_main, load_melody, melody_adherence,
+                                 score_melody_db)
+from mmgen_core.retrieval import MelodyDB
 from mmgen_core.tokens import notes_to_text
 
 SECONDS = 0.64  # 64 mel frames → 16 latent frames
@@ -51,12 +52,18 @@ def embedder() -> CLMP:
     return CLMP(cfg, SECONDS).eval()
 
 
+def _db(embedder, manifest) -> MelodyDB:
+    items = manifest.items("train")
+    vectors = embedder.embed_melody([it.melody for it in items]).float().numpy()
+    return score_melody_db(MelodyDB.build(vectors, [it.id for it in items]), manifest)
+
+
 def _pipe(mode: str, embedder, manifest) -> MMGenPipeline:
     torch.manual_seed(1)
     vae = build_vae(VAEConfig(block_out_channels=[4, 4, 8], norm_num_groups=2))
     vocoder = Vocoder("hifigan", build_hifigan(VocoderConfig(upsample_initial_channel=32, resblock_kernel_sizes=[3],
                                                              resblock_dilation_sizes=[[1]])).eval())
-    return MMGenPipeline(build_unet(DIFF, mode, 8), Decoder(vae, vocoder), embedder, build_melody_db(embedder, manifest),
+    return MMGenPipeline(build_unet(DIFF, mode, 8), Decoder(vae, vocoder), embedder, _db(embedder, manifest),
                          DIFF, GenerationConfig(**{**GEN.__dict__, "mode": mode}), SECONDS)
 
 
@@ -72,6 +79,15 @@ def test_text_to_music_shapes_and_retrieved_melody(pipe, manifest):
     train_ids = {it.id for it in manifest.items("train")}
     assert set(out.melody_ids) <= train_ids and all(len(m) > 0 for m in out.melodies)
     assert out.scores.shape == (2,)
+    by_id = {it.id: it for it in manifest.items("train")}
+    for mid, notes in zip(out.melody_ids, out.melodies):  # the roll follows the retrieved clip's score notes
+        assert notes_to_text(notes) == notes_to_text(item_notes(manifest, by_id[mid]))
+
+
+def test_score_melody_db_rejects_foreign_ids(embedder, manifest):
+    db = MelodyDB.build(np.eye(2, 8, dtype=np.float32), ["c0", "elsewhere"])
+    with pytest.raises(CheckpointError, match="not train clips"):
+        score_melody_db(db, manifest)
 
 
 def test_user_melody_and_audio_query(pipe, manifest, tmp_path):
