@@ -102,8 +102,9 @@ def fit_length(x: np.ndarray | torch.Tensor, length: int):
 
 
 @lru_cache(maxsize=4)
+@lru_cache(maxsize=8)
 def mel_filters(cfg: MelConfig = AUDIOLDM_MEL) -> torch.Tensor:
-    """librosa's Slaney-normalised mel filter bank, (n_mels, n_fft//2+1), as AudioLDM uses."""
+    """librosa's Slaney-normalised mel filter bank, (n_mels, n_fft//2+1), as AudioLDM uses (cached: do not modify)."""
     import librosa
 
     fb = librosa.filters.mel(sr=cfg.sample_rate, n_fft=cfg.n_fft, n_mels=cfg.n_mels, fmin=cfg.fmin, fmax=cfg.fmax)
@@ -127,14 +128,25 @@ def log_mel(wav: np.ndarray | torch.Tensor, cfg: MelConfig = AUDIOLDM_MEL) -> to
     return out[0] if squeeze else out
 
 
+def mel_to_magnitude(logmel: np.ndarray | torch.Tensor, cfg: MelConfig = AUDIOLDM_MEL, n_iter: int = 50) -> np.ndarray:
+    """Linear magnitude (n_fft//2+1, frames) whose mel projection matches ``exp(logmel)``: non-negative
+    least squares by multiplicative updates (Lee & Seung) from the clipped pseudo-inverse. Its residual
+    is below librosa's L-BFGS ``mel_to_stft`` at a fraction of the time."""
+    fb = mel_filters(cfg)
+    m = torch.exp(torch.as_tensor(logmel, dtype=torch.float32)).T
+    x = (torch.linalg.pinv(fb) @ m).clamp_min(1e-8)
+    target = fb.T @ m
+    for _ in range(n_iter):  # the floor keeps x out of denormals (which slow the CPU ~100×)
+        x = (x * target / (fb.T @ (fb @ x)).clamp_min(1e-12)).clamp_min(1e-10)
+    return x.numpy()
+
+
 def griffin_lim(logmel: np.ndarray | torch.Tensor, cfg: MelConfig = AUDIOLDM_MEL, n_iter: int = 32) -> np.ndarray:
     """Invert a log-mel (frames, n_mels) to a waveform: NNLS mel→linear, then Griffin-Lim."""
     import librosa
 
-    m = np.exp(np.asarray(torch.as_tensor(logmel, dtype=torch.float32).cpu())).T.astype(np.float64)
-    mag = librosa.feature.inverse.mel_to_stft(m, sr=cfg.sample_rate, n_fft=cfg.n_fft, power=1.0,
-                                              fmin=cfg.fmin, fmax=cfg.fmax)
-    n_frames = m.shape[1]
+    mag = mel_to_magnitude(logmel, cfg)
+    n_frames = mag.shape[1]
     wav = librosa.griffinlim(mag, n_iter=n_iter, hop_length=cfg.hop_length, win_length=cfg.win_length,
                              n_fft=cfg.n_fft, center=True, random_state=0)
     # our frames are centred at t*hop + (n_fft/2 - pad); librosa's at t*hop: shift to line them up
