@@ -133,12 +133,16 @@ def mel_to_magnitude(logmel: np.ndarray | torch.Tensor, cfg: MelConfig = AUDIOLD
     least squares by multiplicative updates (Lee & Seung) from the clipped pseudo-inverse. Its residual
     is below librosa's L-BFGS ``mel_to_stft`` at a fraction of the time."""
     fb = mel_filters(cfg)
-    m = torch.exp(torch.as_tensor(logmel, dtype=torch.float32)).T
+    # generated log-mels can leave the data's range: cap them so exp stays finite, and solve at unit
+    # scale (NNLS is scale-equivariant) so the updates cannot overflow float32
+    m = torch.exp(torch.as_tensor(logmel, dtype=torch.float32).nan_to_num(0.0).clamp(max=30.0)).T
+    scale = m.max().clamp_min(1e-12)
+    m = m / scale
     x = (torch.linalg.pinv(fb) @ m).clamp_min(1e-8)
     target = fb.T @ m
     for _ in range(n_iter):  # the floor keeps x out of denormals (which slow the CPU ~100×)
         x = (x * target / (fb.T @ (fb @ x)).clamp_min(1e-12)).clamp_min(1e-10)
-    return x.numpy()
+    return (x * scale).numpy()
 
 
 def griffin_lim(logmel: np.ndarray | torch.Tensor, cfg: MelConfig = AUDIOLDM_MEL, n_iter: int = 32) -> np.ndarray:

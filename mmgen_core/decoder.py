@@ -379,7 +379,10 @@ class Decoder:
         return self.norm.invert(self.vae.decode(z).sample[:, 0].float().cpu())
 
     def vocode(self, mel: torch.Tensor) -> torch.Tensor:
-        return self.vocoder(mel)
+        """(B, frames, 64) log-mel → waveforms, peak-limited to ±1 (a WAV file's range): a generated mel
+        beyond the data's range would otherwise give clipped files and overflow in the metrics."""
+        wav = self.vocoder(mel)
+        return wav / wav.abs().amax(-1, keepdim=True).clamp_min(1.0)
 
     def save_pretrained(self, folder: str | Path) -> Path:
         """Write ``vae/`` (plus its mel normalisation) and ``vocoder/`` in diffusers layout."""

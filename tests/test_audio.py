@@ -47,6 +47,8 @@ def test_mel_to_magnitude_is_a_tighter_nnls_than_librosa():
     ref = librosa.feature.inverse.mel_to_stft(target, sr=16000, n_fft=1024, power=1.0, fmin=0, fmax=8000)
     assert ours.shape == ref.shape and (ours >= 0).all()
     assert np.abs(fb @ ours - target).mean() < np.abs(fb @ ref - target).mean()
+    loud = mel_to_magnitude(mel + 60.0)  # far out of range (a diverged generation): finite, scaled alike
+    assert np.isfinite(loud).all() and loud.max() > 1e10
 
 
 def test_load_resamples_and_mixes(tmp_path):

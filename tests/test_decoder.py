@@ -112,6 +112,8 @@ def test_saved_decoder_round_trip(tmp_path, wavs):
     again = Decoder.from_pretrained(tmp_path / "d")
     assert again.vocoder.kind == "griffinlim" and again.vocoder.griffin_lim_iters == 3 and again.norm == dec.norm
     assert torch.equal(dec.decode(dec.encode(mels)), again.decode(again.encode(mels)))
+    loud = dec.vocode(mels + 12.0)  # a mel far louder than the data (a diverged generation)
+    assert torch.isfinite(loud).all() and loud.abs().max() <= 1.0
 
 
 def test_missing_decoder_folder_is_explained(tmp_path):

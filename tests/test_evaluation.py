@@ -175,6 +175,11 @@ def test_musicnn_port_matches_tensorflow_reference():
     np.testing.assert_allclose(out["max_pool"], ref["max_pool"], atol=2e-3)
 
 
+def test_musicnn_input_stays_finite_for_loud_audio():
+    loud = 300.0 * fixture_signal()  # far beyond ±1: float16 would round the mel to inf
+    assert np.isfinite(musicnn_logmel(loud)).all()
+
+
 def test_musicnn_backbone_interface_and_short_clips():
     m = Musicnn()
     wavs = [fixture_signal(), fixture_signal()[: SR]]  # the second is repeat-padded to 3 s

@@ -57,6 +57,7 @@ def musicnn_logmel(wav: np.ndarray) -> np.ndarray:
     import librosa
 
     mel = librosa.feature.melspectrogram(y=wav, sr=MUSICNN_SR, hop_length=HOP, n_fft=N_FFT, n_mels=N_MELS).T
+    mel = np.minimum(mel, np.finfo(np.float16).max)  # a louder bin would round to inf
     return np.log10(10000 * mel.astype(np.float16).astype(np.float32) + 1)
 
 
