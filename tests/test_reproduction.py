@@ -5,7 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mmgen_core.reproduction import CEILING, PAPER_TABLE1, claims, paper_table1, rank_correlation, summarize
+from mmgen_core.reproduction import (CEILING, PAPER_TABLE1, claims, isr_fad_correlation, paper_table1, rank_correlation,
+                                     summarize)
 
 BASE, MM = "text only (AudioLDM-style)", "MMGen"
 
@@ -57,6 +58,15 @@ def test_alignment_and_isr_claims():
     assert list(worse.verdict[1:3]) == ["not reproduced", "not reproduced"]
     flat = claims(_runs([5.0, 5.0], [1.0, 1.0]), {}, ISR.assign(isr=0.5), 100)
     assert list(flat.verdict[1:3]) == ["not testable here", "not testable here"]
+
+
+def test_repeated_generations_count_once():
+    # 20 configurations, but only two distinct retrievals (hence generations): nothing to rank
+    copies = pd.DataFrame({"isr": [0.43] + [0.56] * 19, "fad": [84.7] + [84.1] * 19})
+    rho, p, n_points, n_gen = isr_fad_correlation(copies)
+    assert (n_points, n_gen) == (2, 2)
+    c = claims(_runs([5.0, 5.0], [1.0, 1.0]), {}, copies, 100)
+    assert c.verdict[2] == "not testable here" and "2 distinct" in c.evidence[2]
 
 
 def test_paper_table1_is_the_papers_numbers():
