@@ -50,7 +50,7 @@ def main() -> None:
     say("pipeline load (artifacts → memory)", f"{time.perf_counter() - t0:.2f} s")
 
     prompt = [manifest.items("test")[0].caption]
-    for sampler, steps in (("ddim", 100), ("dpm", 20)):
+    for sampler, steps in (("ddim", 100), ("ddim", 20), ("dpm", 20)):
         pipe(prompt, seed=0, sampler=sampler, steps=2, candidates=1, seconds=args.seconds, progress=False)  # warm-up
         t0 = time.perf_counter()
         pipe(prompt, seed=0, sampler=sampler, steps=steps, candidates=1, seconds=args.seconds, progress=False)
