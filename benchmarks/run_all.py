@@ -3,7 +3,8 @@
 Prints: fresh pipeline load time, generation real-time factor per sampler (10.24 s of audio),
 retrieval queries/s, Basic Pitch × real time, training samples/s per stage (as measured when each
 stage trained) and peak memory; also written to results/<profile>/tables/bench.md. Stages missing
-from artifacts/ are trained first (that time is not reported as load time). Run: `make bench PROFILE=tiny` or `python benchmarks/run_all.py --profile tiny`.
+from artifacts/ are trained first (that time is not reported as load time).
+Run: `make bench PROFILE=tiny` or `python benchmarks/run_all.py --profile tiny`.
 """
 from __future__ import annotations
 

@@ -101,7 +101,6 @@ def fit_length(x: np.ndarray | torch.Tensor, length: int):
     return np.pad(x, pad)
 
 
-@lru_cache(maxsize=4)
 @lru_cache(maxsize=8)
 def mel_filters(cfg: MelConfig = AUDIOLDM_MEL) -> torch.Tensor:
     """librosa's Slaney-normalised mel filter bank, (n_mels, n_fft//2+1), as AudioLDM uses (cached: do not modify)."""

@@ -38,18 +38,20 @@ def run_notebooks(profile: str = "tiny", overrides: Mapping[str, Any] | None = N
         pm.execute_notebook(str(path), str(out_dir / path.name), cwd=str(path.parent), kernel_name=kernel,
                             parameters={"PROFILE": profile, "OVERRIDES": dict(overrides or {})},
                             progress_bar=False, log_output=False)
-        strip_root(out_dir / path.name, prof.root)
+        strip_root(out_dir / path.name, prof.root, NOTEBOOK_DIR.parent)  # artifacts may live elsewhere (MMGEN_ROOT)
         timings.append((path.name, round(time.time() - t0, 1)))
         print(f"[mmgen] {path.name} done in {timings[-1][1]} s", flush=True)
     _write_timings(out_dir / "timings.csv", timings)
     return timings
 
 
-def strip_root(path: Path, root: Path | None = None) -> None:
-    """Make an executed notebook portable: paths under the project root become relative to it."""
-    root = Path(root or project_root()).resolve()
+def strip_root(path: Path, *roots: Path) -> None:
+    """Make an executed notebook portable: paths under each root (default: the project root) become
+    relative to it."""
     text = path.read_text()
-    path.write_text(text.replace(str(root) + "/", "").replace(str(root), "."))
+    for root in sorted({str(Path(r).resolve()) for r in roots or (project_root(),)}, key=len, reverse=True):
+        text = text.replace(root + "/", "").replace(root, ".")
+    path.write_text(text)
 
 
 def _write_timings(path: Path, rows: list[tuple[str, float]]) -> None:

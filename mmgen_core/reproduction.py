@@ -165,7 +165,7 @@ def isr_vs_quality(profile, grid: pd.DataFrame, progress: bool = True, by: str =
             scored[picked] = evaluate_set(list(gen.waveforms), refs, config=eval_cfg)
         res = scored[picked]
         rows.append({"config": g["label"], "isr": g[by], "fad": res["fad"], "kl": res["kl"],
-                     "retrieved_unique": len(set(picked))})
+                     "generation": list(scored).index(picked), "retrieved_unique": len(set(picked))})
     pipe.melody_db = base
     return pd.DataFrame(rows)
 
@@ -181,12 +181,12 @@ def rank_correlation(x: Sequence[float], y: Sequence[float]) -> tuple[float, flo
 
 
 def isr_fad_correlation(isr: pd.DataFrame) -> tuple[float, float, int, int]:
-    """Spearman ρ, p over the distinct (ISR, FAD) points of :func:`isr_vs_quality`, the number of those
-    points and of distinct generations. Configurations that retrieve the same melodies generate the
-    same audio; counting each copy would inflate the significance."""
-    points = isr.drop_duplicates(["isr", "fad"])
+    """Spearman ρ, p over the distinct (ISR, generation) points of :func:`isr_vs_quality`, the number of
+    those points and of distinct generations. Configurations that retrieve the same melodies generate
+    the same audio; counting each copy would inflate the significance."""
+    points = isr.drop_duplicates(["isr", "generation"])
     rho, p = rank_correlation(points["isr"], points["fad"])
-    return rho, p, len(points), int(isr["fad"].nunique())
+    return rho, p, len(points), int(isr["generation"].nunique())
 
 
 def claims(runs: pd.DataFrame, alignment: dict[str, dict[str, dict[str, float]]], isr: pd.DataFrame,

@@ -27,7 +27,7 @@ def _alignment(a2t_bi: float, a2t_tri: float) -> dict:
     return {"bimodal": scores(a2t_bi), "trimodal": scores(a2t_tri)}
 
 
-ISR = pd.DataFrame({"isr": [0.2, 0.4, 0.6, 0.8, 0.9], "fad": [5.0, 4.0, 3.0, 2.0, 1.0]})
+ISR = pd.DataFrame({"isr": [0.2, 0.4, 0.6, 0.8, 0.9], "fad": [5.0, 4.0, 3.0, 2.0, 1.0], "generation": range(5)})
 
 
 def test_summarize_mean_sd_and_missing():
@@ -62,9 +62,9 @@ def test_alignment_and_isr_claims():
 
 def test_repeated_generations_count_once():
     # 20 configurations, but only two distinct retrievals (hence generations): nothing to rank
-    copies = pd.DataFrame({"isr": [0.43] + [0.56] * 19, "fad": [84.7] + [84.1] * 19})
+    copies = pd.DataFrame({"isr": [0.43, 0.55] + [0.56] * 18, "fad": [84.7] + [84.1] * 19, "generation": [0] + [1] * 19})
     rho, p, n_points, n_gen = isr_fad_correlation(copies)
-    assert (n_points, n_gen) == (2, 2)
+    assert (n_points, n_gen) == (3, 2)
     c = claims(_runs([5.0, 5.0], [1.0, 1.0]), {}, copies, 100)
     assert c.verdict[2] == "not testable here" and "2 distinct" in c.evidence[2]
 
