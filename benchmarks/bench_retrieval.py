@@ -1,7 +1,7 @@
 """Batched in-memory melody retrieval vs the authors' way, on random unit vectors.
 
-Ours: ``MelodyDB`` built once, kept in memory, all queries in one faiss call, then the top-1
-embedding r looked up. Authors' way (DESIGN §2.3): for every batch the index and the vectors are
+Ours: ``VectorDB`` built once, kept in memory, all queries in one faiss call, then the top-1
+embedding r looked up. Authors' way (docs/method.md §2.3): for every batch the index and the vectors are
 re-read from disk, then the batch is searched one query at a time in a Python loop.
 
 Every number printed is measured on the queries actually run; nothing is extrapolated. The slow
@@ -19,7 +19,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from mmgen_core.retrieval import IndexConfig, MelodyDB
+from mmgen_core.retrieval import IndexConfig, VectorDB
 
 
 def random_unit(n: int, d: int, rng: np.random.Generator) -> np.ndarray:
@@ -31,7 +31,7 @@ def random_unit(n: int, d: int, rng: np.random.Generator) -> np.ndarray:
     return out
 
 
-def ours(db: MelodyDB, queries: np.ndarray, k: int) -> tuple[np.ndarray, float]:
+def ours(db: VectorDB, queries: np.ndarray, k: int) -> tuple[np.ndarray, float]:
     """Retrieved top-1 embeddings r and seconds: one batched search plus the embedding lookup."""
     start = time.perf_counter()
     r = db.embeddings(db.search(queries, k).indices[:, 0])
@@ -65,7 +65,7 @@ def bench_one(vectors: np.ndarray, queries: np.ndarray, kind: str, args: argpars
     """Build, save and time both paths for one database size and index kind."""
     ids = [str(i) for i in range(len(vectors))]
     start = time.perf_counter()
-    db = MelodyDB.build(vectors, ids, config_for(kind, args))
+    db = VectorDB.build(vectors, ids, config_for(kind, args))
     build_s = time.perf_counter() - start
     ours(db, queries[:10], args.k)  # warm-up (thread pool, caches)
     fast_r, fast_s = ours(db, queries, args.k)

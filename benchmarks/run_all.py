@@ -29,10 +29,10 @@ def main() -> None:
 
     from mmgen_core.alignment import load_or_train_alignment
     from mmgen_core.config import load_profile
-    from mmgen_core.dataset import get_dataset
+    from mmgen_core.data import get_dataset
     from mmgen_core.decoder import load_or_train_decoder
     from mmgen_core.diffusion import diffusion_config, load_or_train_unet
-    from mmgen_core.extract import default_extractor
+    from mmgen_core.melody import default_extractor
     from mmgen_core.pipeline import MMGenPipeline
     from mmgen_core.retrieval import load_or_build_database
 
@@ -84,6 +84,7 @@ def main() -> None:
         say(f"train: UNet ({mode})", f"{rep['samples_per_s']:.1f} samples/s")
     say("peak memory (RSS)", f"{peak_rss_mb():,.0f} MB")
     import pandas as pd
+
     from mmgen_core.reporting import save_table
 
     path = save_table(pd.DataFrame(rows, columns=["measure", "value"]), profile.results, "bench",

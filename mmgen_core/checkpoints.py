@@ -1,8 +1,7 @@
 """Safetensors checkpoints for training state (models, optimizers, schedulers, counters).
 
 No pickles: nested state dicts are split into a flat tensor dict (safetensors) and a JSON skeleton.
-Writes are atomic (temp folder, then rename) so an interrupted save never corrupts ``last/``.
-"""
+Writes are atomic (temp folder, then rename) so an interrupted save never corrupts ``last/``."""
 from __future__ import annotations
 
 import json

@@ -3,9 +3,16 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Sequence
 
-from .config import PROFILES, load_profile, parse_override
+from mmgen_core.config import PROFILES, load_profile, parse_override
+from mmgen_core.data.stage import get_dataset
+from mmgen_core.melody.extract import extract_notes
+from mmgen_core.melody.notes import save_midi
+from mmgen_core.melody.tokens import notes_to_text
+from mmgen_core.notebooks import run_notebooks
+from mmgen_core.pipeline.generate import generate_main
 
 
 def _overrides(items: Sequence[str]) -> dict:
@@ -19,7 +26,6 @@ def _add_profile(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_notebooks(args: argparse.Namespace) -> int:
-    from .notebooks import run_notebooks
 
     only = [s for part in args.only for s in part.split(",") if s]
     timings = run_notebooks(args.profile, _overrides(args.overrides), only=only)
@@ -28,7 +34,6 @@ def cmd_notebooks(args: argparse.Namespace) -> int:
 
 
 def cmd_data(args: argparse.Namespace) -> int:
-    from .dataset import get_dataset
 
     man = get_dataset(load_profile(args.profile, _overrides(args.overrides)))
     counts = {s: len(man.items(s)) for s in ("train", "valid", "test")}
@@ -37,9 +42,6 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 
 def cmd_extract(args: argparse.Namespace) -> int:
-    from .extract import extract_notes
-    from .melody import save_midi
-    from .tokens import notes_to_text
 
     failed = 0
     for path, notes in zip(args.audio, extract_notes(args.audio, progress=len(args.audio) > 1)):
@@ -49,14 +51,12 @@ def cmd_extract(args: argparse.Namespace) -> int:
             continue
         print(f"{path}\t{notes_to_text(notes, args.order)}")
         if args.midi_dir:
-            from pathlib import Path
 
             save_midi(notes, Path(args.midi_dir) / (Path(path).stem + ".mid"))
     return 1 if failed else 0
 
 
 def cmd_generate(argv: Sequence[str]) -> int:
-    from .pipeline import generate_main
 
     return generate_main(list(argv))
 
@@ -86,7 +86,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (FileNotFoundError, KeyError, ValueError) as exc:
         print(f"mmgen {args.command}: error: {exc}", file=sys.stderr)
         return 2
-
-
 if __name__ == "__main__":
     raise SystemExit(main())

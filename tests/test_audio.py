@@ -2,8 +2,16 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from mmgen_core.audio import (AUDIOLDM_MEL, AudioError, griffin_lim, load_audio, log_mel, mel_filters, mel_to_magnitude,
-                              save_audio)
+from mmgen_core.audio import (
+    AUDIOLDM_MEL,
+    AudioError,
+    griffin_lim,
+    load_audio,
+    log_mel,
+    mel_filters,
+    mel_to_magnitude,
+    save_audio,
+)
 
 
 def test_log_mel_shape_matches_audioldm():

@@ -5,14 +5,22 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-
 from conftest import synth
+
 from mmgen_core.config import load_profile
-from mmgen_core.dataset import Item, Manifest, assign_splits, get_dataset
-from mmgen_core.melody import Note
-from mmgen_core.readers import (build_from_records, read_folder, read_musicbench, read_musiccaps, read_official,
-                                segment_starts)
-from mmgen_core.tokens import text_to_notes
+from mmgen_core.data import (
+    Item,
+    Manifest,
+    assign_splits,
+    build_from_records,
+    get_dataset,
+    read_folder,
+    read_musicbench,
+    read_musiccaps,
+    read_official,
+    segment_starts,
+)
+from mmgen_core.melody import Note, text_to_notes
 
 MELODY = [Note(60 + (i * 5) % 12, i * 0.45, i * 0.45 + 0.4) for i in range(12)]
 
@@ -139,7 +147,7 @@ def test_unknown_source_and_missing_path_are_clear(tmp_path):
 
 
 def test_work_keys_are_unique():
-    from mmgen_core.music21set import list_works
+    from mmgen_core.data import list_works
 
     keys = [w.key for w in list_works(0, 2000)]
     assert len(keys) == len(set(keys))  # a clip id names exactly one work

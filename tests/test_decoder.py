@@ -7,9 +7,22 @@ import torch
 from diffusers import AutoencoderKL
 from transformers import SpeechT5HifiGan, SpeechT5HifiGanConfig
 
+from mmgen_core.audio import clip_frames, mels_of
 from mmgen_core.checkpoints import CheckpointError
-from mmgen_core.decoder import (Decoder, MelNorm, VAEConfig, Vocoder, VocoderConfig, build_hifigan, build_vae, choose_vocoder,
-                                clip_frames, decoder_ceiling, mels_of, resynthesis_scores, train_hifigan, train_vae)
+from mmgen_core.decoder import (
+    Decoder,
+    MelNorm,
+    VAEConfig,
+    Vocoder,
+    VocoderConfig,
+    build_hifigan,
+    build_vae,
+    choose_vocoder,
+    decoder_ceiling,
+    resynthesis_scores,
+    train_hifigan,
+    train_vae,
+)
 
 TINY_VAE = VAEConfig(block_out_channels=[4, 4, 8], norm_num_groups=2, steps=4, batch_size=2, crop_frames=32,
                      checkpoint_every=2, scale_clips=4)

@@ -6,9 +6,20 @@ import pytest
 import torch
 
 from mmgen_core.checkpoints import CheckpointError
-from mmgen_core.diffusion import (MODES, ConditionData, DiffusionConfig, build_unet, condition, guided_noise,
-                                  init_unet, melody_features, predict_noise, roll_channels, sample_latents,
-                                  train_unet)
+from mmgen_core.diffusion import (
+    MODES,
+    ConditionData,
+    DiffusionConfig,
+    build_unet,
+    condition,
+    guided_noise,
+    init_unet,
+    melody_features,
+    predict_noise,
+    roll_channels,
+    sample_latents,
+    train_unet,
+)
 from mmgen_core.melody import Note
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")  # diffusers + numpy 2

@@ -1,9 +1,8 @@
 import numpy as np
-
 from conftest import synth
-from mmgen_core.extract import default_extractor
-from mmgen_core.melody import Note, note_f1 as _f1
-from mmgen_core.render import Renderer, Track
+
+from mmgen_core.melody import Note, Renderer, Track, default_extractor
+from mmgen_core.melody import note_f1 as _f1
 
 
 def test_basic_pitch_hears_a_synthetic_melody(scale_notes):

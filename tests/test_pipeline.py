@@ -5,19 +5,31 @@ import numpy as np
 import pretty_midi
 import pytest
 import torch
-
 from conftest import synth
+
 from mmgen_core.alignment import CLMP, AlignmentConfig
 from mmgen_core.audio import save_audio
 from mmgen_core.checkpoints import CheckpointError
-from mmgen_core.dataset import Item, Manifest
-from mmgen_core.decoder import Decoder, VAEConfig, VocoderConfig, Vocoder, build_hifigan, build_vae
-from mmgen_core.diffusion import DiffusionConfig, build_unet, item_notes
-from mmgen_core.melody import MelodyError, Note, save_midi
-from mmgen_core.pipeline import (GenerationConfig, MMGenPipeline, generate_main, load_melody, melody_adherence,
-                                 score_melody_db)
-from mmgen_core.retrieval import MelodyDB
-from mmgen_core.tokens import notes_to_text
+from mmgen_core.data import Item, Manifest, item_notes
+from mmgen_core.decoder import (
+    Decoder,
+    VAEConfig,
+    Vocoder,
+    VocoderConfig,
+    build_hifigan,
+    build_vae,
+)
+from mmgen_core.diffusion import DiffusionConfig, build_unet
+from mmgen_core.melody import MelodyError, Note, notes_to_text, save_midi
+from mmgen_core.pipeline import (
+    GenerationConfig,
+    MMGenPipeline,
+    generate_main,
+    load_melody,
+    melody_adherence,
+    score_melody_db,
+)
+from mmgen_core.retrieval import VectorDB
 
 SECONDS = 0.64  # 64 mel frames → 16 latent frames
 DIFF = DiffusionConfig(block_out_channels=[8, 16], attention=[False, True], head_channels=8, norm_num_groups=4)
@@ -52,10 +64,10 @@ def embedder() -> CLMP:
     return CLMP(cfg, SECONDS).eval()
 
 
-def _db(embedder, manifest) -> MelodyDB:
+def _db(embedder, manifest) -> VectorDB:
     items = manifest.items("train")
     vectors = embedder.embed_melody([it.melody for it in items]).float().numpy()
-    return score_melody_db(MelodyDB.build(vectors, [it.id for it in items]), manifest)
+    return score_melody_db(VectorDB.build(vectors, [it.id for it in items]), manifest)
 
 
 def _pipe(mode: str, embedder, manifest) -> MMGenPipeline:
@@ -85,7 +97,7 @@ def test_text_to_music_shapes_and_retrieved_melody(pipe, manifest):
 
 
 def test_score_melody_db_rejects_foreign_ids(embedder, manifest):
-    db = MelodyDB.build(np.eye(2, 8, dtype=np.float32), ["c0", "elsewhere"])
+    db = VectorDB.build(np.eye(2, 8, dtype=np.float32), ["c0", "elsewhere"])
     with pytest.raises(CheckpointError, match="not train clips"):
         score_melody_db(db, manifest)
 
@@ -191,7 +203,7 @@ def test_melody_adherence_table(pipe, embedder, manifest):
 
 def test_recorded_melody_goes_through_basic_pitch(tmp_path, monkeypatch):
     """A recording as the melody: transcribed by the lead's extract_notes (stubbed here), then clipped."""
-    import mmgen_core.extract as ex
+    import mmgen_core.pipeline.pipeline as ex
 
     heard = _melody(1) + [Note(72, 2.0, 2.5)]
     monkeypatch.setattr(ex, "extract_notes", lambda paths, progress=True: [heard for _ in paths])

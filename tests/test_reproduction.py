@@ -5,8 +5,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mmgen_core.reproduction import (CEILING, PAPER_TABLE1, claims, isr_fad_correlation, paper_table1, rank_correlation,
-                                     summarize)
+from mmgen_core.reproduction import (
+    CEILING,
+    PAPER_TABLE1,
+    claims,
+    isr_fad_correlation,
+    paper_table1,
+    rank_correlation,
+    summarize,
+)
 
 BASE, MM = "text only (AudioLDM-style)", "MMGen"
 

@@ -8,10 +8,22 @@ import pandas as pd
 import pytest
 
 from mmgen_core.config import load_profile
-from mmgen_core.isr import (choose_config, default_grid, grid_from_config, intersection_rate,
-                            per_item_isr, plot_isr_latency, recall_at_k, run_grid)
-from mmgen_core.retrieval import (IndexConfig, MelodyDB, RetrievalConfig, RetrievalError,
-                                  cluster_assignments, describe_clusters)
+from mmgen_core.reporting import plot_isr_latency
+from mmgen_core.retrieval import (
+    IndexConfig,
+    RetrievalConfig,
+    RetrievalError,
+    VectorDB,
+    choose_config,
+    cluster_assignments,
+    default_grid,
+    describe_clusters,
+    grid_from_config,
+    intersection_rate,
+    per_item_isr,
+    recall_at_k,
+    run_grid,
+)
 
 IDS = ["a", "b", "c", "d"]
 E = np.eye(4, dtype=np.float32)
@@ -29,14 +41,14 @@ def random_unit(n, d, seed=0):
     ([2, 3, 0, 1], 0.0),   # c→e0, d→e1: top-2 {c, d}
 ])
 def test_isr_known_overlaps(audio_rows, expected):
-    melody = MelodyDB.build(E, IDS)
-    audio = MelodyDB.build(E[audio_rows], IDS)
+    melody = VectorDB.build(E, IDS)
+    audio = VectorDB.build(E[audio_rows], IDS)
     assert intersection_rate(melody, audio, QUERY, k=2) == expected
 
 
 def test_isr_averages_over_queries():
-    melody = MelodyDB.build(E, IDS)
-    audio = MelodyDB.build(E[[2, 3, 0, 1]], IDS)
+    melody = VectorDB.build(E, IDS)
+    audio = VectorDB.build(E[[2, 3, 0, 1]], IDS)
     # query 1: melody {a, b}, audio {c, d} → 0; query 2: melody {a, c}, audio {c, a} → 1
     queries = np.array([[1, 0.9, 0, 0], [1, 0, 0.9, 0]], dtype=np.float32)
     assert intersection_rate(melody, audio, queries, k=2) == pytest.approx(0.5)
@@ -44,11 +56,11 @@ def test_isr_averages_over_queries():
 
 def test_isr_needs_same_items():
     with pytest.raises(RetrievalError, match="same ids"):
-        intersection_rate(MelodyDB.build(E, IDS), MelodyDB.build(E, ["a", "b", "c", "x"]), QUERY, k=1)
+        intersection_rate(VectorDB.build(E, IDS), VectorDB.build(E, ["a", "b", "c", "x"]), QUERY, k=1)
 
 
 def test_per_item_isr_constructed_case():
-    melody = MelodyDB.build(E, IDS)
+    melody = VectorDB.build(E, IDS)
     audio = E.copy()
     audio[3] = [0.9, 0.0, 0.0, 0.1]  # audio d is closest to melody a: a miss at K=1, a hit at K=2
     assert per_item_isr(melody, audio, k=1) == 0.75
@@ -58,7 +70,7 @@ def test_per_item_isr_constructed_case():
 
 def test_flat_matches_numpy_brute_force():
     x, q = random_unit(300, 32, seed=1), random_unit(20, 32, seed=2) * 7.0  # queries get normalised
-    result = MelodyDB.build(x * 3.0, [str(i) for i in range(300)]).search(q, k=5)
+    result = VectorDB.build(x * 3.0, [str(i) for i in range(300)]).search(q, k=5)
     scores = (q / np.linalg.norm(q, axis=1, keepdims=True)) @ x.T
     top = np.argsort(-scores, axis=1)[:, :5]
     np.testing.assert_array_equal(result.indices, top)
@@ -71,10 +83,10 @@ def test_flat_matches_numpy_brute_force():
 def test_save_load_round_trip(tmp_path, config):
     x, q = random_unit(200, 16, seed=3), random_unit(10, 16, seed=4)
     ids, tokens = [f"id{i}" for i in range(200)], [f"<C4>,<{i}>,<79>" for i in range(200)]
-    db = MelodyDB.build(x, ids, config, tokens=tokens)
+    db = VectorDB.build(x, ids, config, tokens=tokens)
     before = db.search(q, k=4)
     db.save(tmp_path / "db")
-    loaded = MelodyDB.load(tmp_path / "db")
+    loaded = VectorDB.load(tmp_path / "db")
     after = loaded.search(q, k=4)
     np.testing.assert_array_equal(after.indices, before.indices)
     np.testing.assert_array_equal(after.scores, before.scores)
@@ -86,42 +98,42 @@ def test_save_load_round_trip(tmp_path, config):
 
 def test_embeddings_are_the_stored_unit_vectors():
     x = random_unit(50, 8) * 5.0
-    db = MelodyDB.build(x, [str(i) for i in range(50)], tokens=[f"t{i}" for i in range(50)])
+    db = VectorDB.build(x, [str(i) for i in range(50)], tokens=[f"t{i}" for i in range(50)])
     r = db.embeddings(db.search(x[[7, 9]], k=1).indices[:, 0])
     np.testing.assert_allclose(r, x[[7, 9]] / 5.0, atol=1e-6)
     assert db.tokens_of([[7, 9]]) == [["t7", "t9"]]
     with pytest.raises(RetrievalError, match="without tokens"):
-        MelodyDB.build(x, [str(i) for i in range(50)]).tokens_of(0)
+        VectorDB.build(x, [str(i) for i in range(50)]).tokens_of(0)
 
 
 def test_bad_input_gives_clear_errors(tmp_path):
-    db = MelodyDB.build(E, IDS)
+    db = VectorDB.build(E, IDS)
     with pytest.raises(RetrievalError, match="dimension 3 but the database holds 4-d"):
         db.search(np.ones((1, 3)), k=1)
     with pytest.raises(RetrievalError, match="k=5 but the database holds 4"):
         db.search(QUERY, k=5)
     with pytest.raises(RetrievalError, match="empty database"):
-        MelodyDB.build(np.zeros((0, 4)), [])
+        VectorDB.build(np.zeros((0, 4)), [])
     with pytest.raises(RetrievalError, match="empty database"):
-        MelodyDB.build([], [])
+        VectorDB.build([], [])
     with pytest.raises(RetrievalError, match="2-D"):
         db.search(np.ones(4), k=1)
     with pytest.raises(RetrievalError, match="NaN/inf"):
-        MelodyDB.build(np.array([[1.0, np.nan, 0, 0]]), ["a"])
+        VectorDB.build(np.array([[1.0, np.nan, 0, 0]]), ["a"])
     with pytest.raises(RetrievalError, match="NaN/inf"):
         db.search(np.array([[np.inf, 0, 0, 0]]), k=1)
     with pytest.raises(RetrievalError, match="nlist=8 > 4"):
-        MelodyDB.build(E, IDS, IndexConfig("ivf", nlist=8))
+        VectorDB.build(E, IDS, IndexConfig("ivf", nlist=8))
     with pytest.raises(RetrievalError, match="unique"):
-        MelodyDB.build(E, ["a", "a", "b", "c"])
+        VectorDB.build(E, ["a", "a", "b", "c"])
     with pytest.raises(RetrievalError, match="missing"):
-        MelodyDB.load(tmp_path / "nothing")
+        VectorDB.load(tmp_path / "nothing")
     with pytest.raises(RetrievalError, match="unknown"):
         IndexConfig("annoy")
 
 
 def test_save_is_atomic_and_leaves_no_temp_files(tmp_path, monkeypatch):
-    db = MelodyDB.build(E, IDS)
+    db = VectorDB.build(E, IDS)
     db.save(tmp_path)
     meta_before = (tmp_path / "meta.json").read_text()
     def disk_full(*args, **kwargs):
@@ -137,20 +149,20 @@ def test_save_is_atomic_and_leaves_no_temp_files(tmp_path, monkeypatch):
 def test_recall_at_k_against_flat():
     x, q = random_unit(400, 16, seed=5), random_unit(30, 16, seed=6)
     ids = [str(i) for i in range(400)]
-    exact = MelodyDB.build(x, ids).search(q, k=10)
+    exact = VectorDB.build(x, ids).search(q, k=10)
     assert recall_at_k(exact, exact) == 1.0
-    ivf = MelodyDB.build(x, ids, IndexConfig("ivf", nlist=20, nprobe=1)).search(q, k=10)
+    ivf = VectorDB.build(x, ids, IndexConfig("ivf", nlist=20, nprobe=1)).search(q, k=10)
     assert 0.0 < recall_at_k(ivf, exact) < 1.0  # one cluster of 20 misses some true neighbours
 
 
 def test_cluster_assignments_are_nearest_centroids():
     x = random_unit(120, 8, seed=7)
-    db = MelodyDB.build(x, [str(i) for i in range(120)], IndexConfig("ivf", nlist=6))
+    db = VectorDB.build(x, [str(i) for i in range(120)], IndexConfig("ivf", nlist=6))
     labels = cluster_assignments(db)
     centroids = faiss.extract_index_ivf(db.index).quantizer.reconstruct_n(0, 6)
     np.testing.assert_array_equal(labels, np.argmax(db.vectors @ centroids.T, axis=1))
     with pytest.raises(RetrievalError, match="IVF"):
-        cluster_assignments(MelodyDB.build(x, [str(i) for i in range(120)]))
+        cluster_assignments(VectorDB.build(x, [str(i) for i in range(120)]))
 
 
 def test_describe_clusters_counts_majorities():
@@ -183,7 +195,7 @@ def test_run_grid_and_choose_config():
             "ms_per_query", "queries_per_s", "index_bytes"} <= set(df.columns)
     flat = df[df.kind == "flat"].iloc[0]
     assert flat.recall_at_k == 1.0
-    assert flat.isr_per_item == per_item_isr(MelodyDB.build(melody, ids), audio, k=3)
+    assert flat.isr_per_item == per_item_isr(VectorDB.build(melody, ids), audio, k=3)
     assert ((df.isr >= 0) & (df.isr <= 1)).all() and (df.index_bytes > 0).all()
     chosen = choose_config(df)
     assert df.loc[df.label == chosen.label, "isr"].iloc[0] == df.isr.max()
@@ -202,8 +214,8 @@ def test_choose_config_prefers_isr_then_latency():
 
 def test_set_search_params_changes_results_without_rebuild():
     x, q = random_unit(400, 16, seed=10), random_unit(30, 16, seed=11)
-    db = MelodyDB.build(x, [str(i) for i in range(400)], IndexConfig("ivf", nlist=20, nprobe=1))
-    exact = MelodyDB.build(x, db.ids).search(q, k=5)
+    db = VectorDB.build(x, [str(i) for i in range(400)], IndexConfig("ivf", nlist=20, nprobe=1))
+    exact = VectorDB.build(x, db.ids).search(q, k=5)
     db.set_search_params(nprobe=20)
     assert db.config.nprobe == 20 and recall_at_k(db.search(q, k=5), exact) == 1.0
 
@@ -222,11 +234,22 @@ def test_profiles_have_valid_retrieval_sections(name):
 
 from types import SimpleNamespace  # noqa: E402
 
-from mmgen_core.dataset import Item  # noqa: E402
-from mmgen_core.isr import PAPER_ISR, grid_table, modality_isr  # noqa: E402
-from mmgen_core.retrieval import (DatabaseStage, Retrieved, chance_match, cluster_purity,  # noqa: E402
-                                  item_attributes, load_grid, load_or_build_database, match_table, retrieve,
-                                  save_grid)
+from mmgen_core.data import Item
+from mmgen_core.reproduction import PAPER_ISR
+from mmgen_core.retrieval import (
+    DatabaseStage,
+    Retrieved,
+    chance_match,
+    cluster_purity,
+    grid_table,
+    item_attributes,
+    load_grid,
+    load_or_build_database,
+    match_table,
+    modality_isr,
+    retrieve,
+    save_grid,
+)
 
 INSTRUMENTS, STYLES = ["flute", "harp", "violin"], ["reel", "chorale"]
 
@@ -270,7 +293,7 @@ def stage_inputs(tmp_path):
 
 
 def test_load_or_build_database_builds_then_reuses(stage_inputs, monkeypatch):
-    import mmgen_core.isr as isr
+    import mmgen_core.retrieval.stage as isr
 
     profile, run, manifest = stage_inputs
     stage = load_or_build_database(profile, run, manifest, progress=False)
@@ -305,7 +328,7 @@ def test_database_stage_rebuilds_when_inputs_change(stage_inputs):
 
 
 def test_database_stage_loads_the_aligner_when_not_given(stage_inputs, monkeypatch):
-    import mmgen_core.alignment as alignment
+    import mmgen_core.retrieval.stage as alignment
 
     profile, run, manifest = stage_inputs
     calls = []
@@ -330,7 +353,7 @@ def test_database_stage_bad_inputs(stage_inputs):
 def test_retrieve_gives_ids_scores_embeddings_tokens():
     x = random_unit(40, 8, seed=12)
     ids, tokens = [f"m{i}" for i in range(40)], [f"tok{i}" for i in range(40)]
-    db = MelodyDB.build(x, ids, tokens=tokens)
+    db = VectorDB.build(x, ids, tokens=tokens)
     got = retrieve(db, x[[3, 8]] * 2.0, k=2)
     assert isinstance(got, Retrieved) and len(got) == 2
     assert got.top_ids == ["m3", "m8"] and got.top_tokens == ["tok3", "tok8"]
@@ -343,17 +366,17 @@ def test_retrieve_gives_ids_scores_embeddings_tokens():
     one = retrieve(db, x[5], k=1)  # a single 1-D vector is one query
     assert one.top_ids == ["m5"]
     with pytest.raises(RetrievalError, match="without tokens"):
-        _ = retrieve(MelodyDB.build(x, ids), x[:1]).top_tokens
+        _ = retrieve(VectorDB.build(x, ids), x[:1]).top_tokens
 
 
 def test_retrieve_fills_ivf_holes_exactly():
     x, q = random_unit(200, 8, seed=13), random_unit(20, 8, seed=14)
     ids = [str(i) for i in range(200)]
-    ivf = MelodyDB.build(x, ids, IndexConfig("ivf", nlist=40, nprobe=1), tokens=ids)
+    ivf = VectorDB.build(x, ids, IndexConfig("ivf", nlist=40, nprobe=1), tokens=ids)
     assert (ivf.search(q, 30).indices < 0).any()  # one cluster of ~5 cannot give 30 hits
     got = retrieve(ivf, q, 30)
     assert (got.indices >= 0).all() and all(len(row) == 30 for row in got.ids)
-    exact = MelodyDB.build(x, ids).search(q, 30)
+    exact = VectorDB.build(x, ids).search(q, 30)
     holes = (ivf.search(q, 30).indices < 0).any(axis=1)
     np.testing.assert_array_equal(got.indices[holes], exact.indices[holes])
     np.testing.assert_allclose(got.scores[holes], exact.scores[holes], atol=1e-5)
@@ -405,7 +428,8 @@ def test_cluster_purity_beats_shuffles_only_when_clusters_follow_metadata():
 
 
 def test_paper_comparison_and_choice_summary():
-    from mmgen_core.isr import choice_summary, paper_comparison
+    from mmgen_core.reproduction import paper_comparison
+    from mmgen_core.retrieval import choice_summary
 
     rows = [("flat", {}, 0.60, 1.0), ("ivf", {"nlist": 9, "nprobe": 1}, 0.40, 0.1),
             ("ivf", {"nlist": 9, "nprobe": 4}, 0.55, 0.3),

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from mmgen_core import tokens as T
 from mmgen_core.melody import MelodyError, Note, order_notes
+from mmgen_core.melody import tokens as T
 
 
 def test_bin_edges():

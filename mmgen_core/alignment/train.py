@@ -2,11 +2,9 @@
 
 Randomness is a function of (seed, epoch) for batches and captions, and of the saved torch RNG state
 for dropout, so a run resumed from ``last/`` retraces an uninterrupted one. The best checkpoint is
-chosen by the mean validation mAP@10 over the trained directions (6 tri-modal, 2 two-modal).
-"""
+chosen by the mean validation mAP@10 over the trained directions (6 tri-modal, 2 two-modal)."""
 from __future__ import annotations
 
-import json
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -16,17 +14,21 @@ from typing import Any
 
 import numpy as np
 import torch
-from accelerate import Accelerator, PartialState
+from accelerate import Accelerator
 from tqdm.auto import tqdm
 
-from ..checkpoints import CheckpointError, load_state, load_weights, save_state, seed_everything
-from ..config import Profile
-from ..dataset import SPLITS, Manifest
-from ..retrieval_metrics import all_directions
-from .data import SplitData, caption_choice, manifest_fingerprint, prepare_split
-from .model import CLMP, AlignmentConfig, TextTower, clmp_loss, resolve_variant
-
-DONE = "done.json"
+from mmgen_core.alignment.config import AlignmentConfig
+from mmgen_core.alignment.embeddings import evaluate, mean_map10
+from mmgen_core.alignment.features import (
+    SplitData,
+    caption_choice,
+)
+from mmgen_core.alignment.model import CLMP, clmp_loss
+from mmgen_core.checkpoints import (
+    load_state,
+    load_weights,
+    save_state,
+)
 
 
 def warmup_cosine(step: int, warmup: int, total: int) -> float:
@@ -42,40 +44,9 @@ def epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
     return np.random.default_rng([seed, epoch]).permutation(n)
 
 
-@torch.no_grad()
-def embed_split(model: CLMP, split: SplitData, caption: int = 0, batch_size: int = 64) -> dict[str, torch.Tensor]:
-    """Normalised embeddings of a prepared split (caption ``caption`` of each item), on the CPU."""
-    if not len(split):
-        raise ValueError("this split has no clips; the dataset is too small to score or export it")
-    model.eval()
-    dev = model.device
-    audio = torch.cat([model.embed_audio_features(split.audio[i:i + batch_size])
-                       for i in range(0, len(split), batch_size)])
-    if split.text is not None:
-        feats = torch.stack([t[min(caption, len(t) - 1)] for t in split.text]).to(dev)
-        text = model.text_proj(feats)
-    else:
-        text = model.embed_text([c[min(caption, len(c) - 1)] for c in split.captions])
-    out = {"audio": audio.cpu(), "text": text.cpu()}
-    if model.melody is not None:
-        out["melody"] = model.embed_melody(split.melody).cpu()
-    return out
-
-
-def evaluate(model: CLMP, split: SplitData) -> dict[str, dict[str, float]]:
-    """R@1/5/10, mAP@10, mean/median rank for every trained direction on a split."""
-    return all_directions(embed_split(model, split))
-
-
-def mean_map10(scores: dict[str, dict[str, float]]) -> float:
-    """The model-selection criterion: mAP@10 averaged over directions."""
-    return float(np.mean([s["mAP@10"] for s in scores.values()]))
-
-
 @dataclass
 class TrainLog:
     """Loss curve, validation curve and timing of a run (saved in every checkpoint)."""
-
     history: list[dict[str, float]] = field(default_factory=list)
     valid: list[dict[str, float]] = field(default_factory=list)
     best: float = -1.0
@@ -200,130 +171,3 @@ def _validate(model: CLMP, valid: SplitData, log: TrainLog, epoch: int, step: in
         if main:
             save_state(folder / "best", {"model": model.trained_parts().state_dict(), "epoch": epoch, "step": step,
                                          "valid_mAP@10": score})
-
-
-def load_trained(model: CLMP, path: str | Path) -> CLMP:
-    """Load the trained parts (``best/`` or ``last/``) into ``model``; clear errors on a bad folder."""
-    state = load_state(path)
-    load_weights(model.trained_parts(), state["model"], str(path))
-    return model.eval()
-
-
-@dataclass
-class EmbeddingSet:
-    """Exported embeddings of one split (rows L2-normalised, 512-d), aligned with ``ids``."""
-
-    split: str
-    ids: list[str]
-    audio: np.ndarray
-    text: np.ndarray
-    melody: np.ndarray | None  # None for the two-modal model
-
-
-def export_embeddings(model: CLMP, split: SplitData, path: str | Path) -> Path:
-    """Write ``ids``, ``audio``, ``text`` (caption 0) and ``melody`` (float32, normalised) to an .npz."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    emb = {k: v.numpy().astype(np.float32) for k, v in embed_split(model, split).items()}
-    tmp = path.with_name(path.stem + ".tmp.npz")
-    np.savez(tmp, ids=np.array(split.ids, dtype=str), **emb)
-    tmp.replace(path)
-    return path
-
-
-def load_embeddings(path: str | Path) -> EmbeddingSet:
-    """Read an exported split (``<split>.npz``)."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no exported embeddings; run load_or_train_alignment (notebook 03) first")
-    with np.load(path) as z:
-        return EmbeddingSet(path.stem, [str(i) for i in z["ids"]], z["audio"], z["text"],
-                            z["melody"] if "melody" in z else None)
-
-
-@dataclass
-class AlignmentRun:
-    """A trained aligner and what it produced: test scores, curves, exported embeddings."""
-
-    variant: str
-    config: AlignmentConfig
-    folder: Path
-    model: CLMP
-    log: TrainLog
-    test: dict[str, dict[str, float]]
-    n_test: int
-
-    def embeddings(self, split: str = "train") -> EmbeddingSet:
-        """The exported embeddings of ``split`` (the melody database is built from ``train``)."""
-        return load_embeddings(self.folder / "embeddings" / f"{split}.npz")
-
-
-def alignment_config(profile: Profile) -> AlignmentConfig:
-    """The profile's ``alignment`` section."""
-    return profile.section("alignment", AlignmentConfig)
-
-
-def run_folder(profile: Profile, variant: str, manifest: Manifest) -> Path:
-    """Artifact folder of a variant: keyed by its resolved config, the seed, the clip length and the data."""
-    cfg = resolve_variant(alignment_config(profile), variant)
-    keyed = {k: v for k, v in asdict(cfg).items() if k != "compare"}
-    return profile.stage_dir("alignment", keyed, profile.seed, _clip_seconds(profile), manifest_fingerprint(manifest))
-
-
-def _clip_seconds(profile: Profile) -> float:
-    return float(profile.section("data")["clip_seconds"])
-
-
-def load_or_train_alignment(profile: Profile, variant: str = "trimodal", manifest: Manifest | None = None,
-                            progress: bool = True) -> AlignmentRun:
-    """The profile's aligner: reused when config and data are unchanged, else trained (resuming), scored, exported."""
-    if manifest is None:
-        from ..dataset import get_dataset
-
-        manifest = get_dataset(profile)
-    cfg = resolve_variant(alignment_config(profile), variant)
-    folder = run_folder(profile, variant, manifest)
-    seed_everything(profile.seed)
-    model = CLMP(cfg, _clip_seconds(profile))
-    if (folder / DONE).exists():
-        done = json.loads((folder / DONE).read_text())
-        return AlignmentRun(variant, cfg, folder, load_trained(model, folder / "best"), TrainLog(**done["log"]),
-                            done["test"], done["n_test"])
-    data = {s: prepare_split(model, manifest, s) for s in SPLITS}
-    log = train_alignment(model, data["train"], data["valid"], folder, profile.seed, progress=progress)
-    if not (folder / "best" / "state.json").exists():
-        raise CheckpointError(f"{folder}: training ended without a best checkpoint; delete the folder and retrain")
-    load_trained(model, folder / "best")
-    test = evaluate(model, data["test"])
-    state = PartialState()
-    if state.is_main_process:
-        for split, d in data.items():
-            if len(d):
-                export_embeddings(model, d, folder / "embeddings" / f"{split}.npz")
-        (folder / DONE).write_text(json.dumps({"variant": variant, "config": asdict(cfg), "log": asdict(log),
-                                               "test": test, "n_test": len(data["test"])}, indent=1))
-    state.wait_for_everyone()
-    return AlignmentRun(variant, cfg, folder, model, log, test, len(data["test"]))
-
-
-def text_tower_cost(enc: TextTower, texts: list[str], steps: int = 2) -> dict[str, float]:
-    """Captions/s of a text tower: inference only (frozen, cached once) vs forward+backward (fine-tuned)."""
-    batch = enc.tokenize(texts)
-    was = [p.requires_grad for p in enc.parameters()]
-    enc.requires_grad_(True)
-    out = {}
-    for mode in ("frozen (inference)", "fine-tuned (forward+backward)"):
-        train = mode.startswith("fine")
-        times = []
-        for _ in range(steps + 1):  # the first call warms up
-            t0 = time.perf_counter()
-            with torch.set_grad_enabled(train):
-                feats = enc(**batch)
-                if train:
-                    feats.square().mean().backward()
-            times.append(time.perf_counter() - t0)
-        out[mode] = len(texts) / float(np.mean(times[1:]))
-    enc.zero_grad(set_to_none=True)
-    for p, g in zip(enc.parameters(), was):
-        p.requires_grad_(g)
-    return out

@@ -1,115 +1,54 @@
-"""Evaluation of generated music (paper Table 1: FAD, KL, IS) plus melody adherence metrics.
+"""Evaluation of generated music: FAD/KL/IS with their backbones, melody adherence, speed."""
+from .audio_metrics import (
+    FadResult,
+    fad,
+    fad_bootstrap,
+    fad_inf,
+    frechet_distance,
+    gaussian_stats,
+    inception_score,
+    kl_divergence,
+    normalise_tags,
+    softmax,
+)
+from .backbones import (
+    BN_EPS,
+    CNN14_16K,
+    CNN14_32K,
+    HOP,
+    LAYERS,
+    MTT_LABELS,
+    MUSICNN_SR,
+    N_FFT,
+    N_MELS,
+    PATCH_FRAMES,
+    Backbone,
+    CheckpointError,
+    ClipFeatures,
+    Cnn14Config,
+    Cnn14Net,
+    Musicnn,
+    MusicnnNet,
+    PANNsCNN14,
+    TensorEntry,
+    VGGish,
+    VGGishNet,
+    WeightError,
+    clip_patches,
+    load_checkpoint,
+    load_musicnn_net,
+    load_state_dict_file,
+    musicnn_checkpoint_dir,
+    musicnn_logmel,
+    musicnn_state_dict,
+    patch_starts,
+    prepare_clips,
+    read_index,
+    vggish_examples,
+    vggish_mel_matrix,
+)
+from .evaluate import BACKBONES, EvaluationConfig, evaluate_set, load_backbone
+from .melody_metrics import chroma_similarity, extraction_scores
+from .speed import text_tower_cost
 
-Backbones: ``musicnn`` (offline default, ships in a wheel), ``panns`` (CNN14 for everything) and
-``vggish+panns`` (the paper: FAD on VGGish, KL/IS on CNN14; local weight files required).
-"""
-from __future__ import annotations
-
-import dataclasses
-from dataclasses import dataclass
-from functools import lru_cache
-from typing import Any, Sequence
-
-import numpy as np
-
-from mmgen_core.audio import SAMPLE_RATE
-from mmgen_core.evaluation.backbones import (CNN14_16K, CNN14_32K, Backbone, ClipFeatures, PANNsCNN14, VGGish,
-                                             WeightError)
-from mmgen_core.evaluation.metrics import (FadResult, chroma_similarity, fad, fad_bootstrap, fad_inf,
-                                           frechet_distance, gaussian_stats, inception_score, kl_divergence,
-                                           normalise_tags, note_f1, softmax)
-from mmgen_core.evaluation.musicnn import MTT_LABELS, Musicnn
-
-BACKBONES = ("musicnn", "panns", "vggish+panns")
-
-__all__ = ["BACKBONES", "Backbone", "ClipFeatures", "EvaluationConfig", "FadResult", "MTT_LABELS", "Musicnn",
-           "PANNsCNN14", "VGGish", "WeightError", "chroma_similarity", "evaluate_set", "fad", "fad_bootstrap",
-           "fad_inf", "frechet_distance", "gaussian_stats", "inception_score", "kl_divergence", "load_backbone",
-           "normalise_tags", "note_f1", "softmax"]
-
-
-@dataclass
-class EvaluationConfig:
-    """The profile's ``evaluation`` section."""
-
-    backbone: str = "musicnn"  # musicnn | panns | vggish+panns (the paper's setup)
-    musicnn_layer: str = "penultimate"  # musicnn embedding for FAD: penultimate | mean_pool | max_pool
-    vggish_weights: str | None = None  # local torchvggish state dict (.pth)
-    panns_weights: str | None = None  # local PANNs checkpoint (e.g. Cnn14_mAP=0.431.pth)
-    panns_sample_rate: int = 32000  # 32000 (Cnn14_mAP=0.431) or 16000 (Cnn14_16k_mAP=0.438)
-    class_distribution: str = "softmax"  # KL/IS on softmax(logits) (AudioLDM) or on normalised tag probs ("tags")
-    is_splits: int = 10
-    bootstrap: int = 200  # bootstrap resamples for the FAD interval; 0 = none
-    confidence: float = 0.95
-    fad_inf: bool = False
-    seed: int = 0
-
-
-@lru_cache(maxsize=4)
-def load_backbone(name: str, weights: str | None = None, *, panns_sample_rate: int = 32000,
-                  musicnn_layer: str = "penultimate") -> Backbone:
-    """One backbone (``musicnn``, ``vggish`` or ``panns``), built once per process and cached."""
-    if name == "musicnn":
-        return Musicnn(layer=musicnn_layer)
-    if name in ("vggish", "panns"):
-        if not weights:
-            raise ValueError(f"backbone {name!r} needs a local weight file: set evaluation.{name}_weights")
-        if name == "vggish":
-            return VGGish(weights)
-        cfgs = {32000: CNN14_32K, 16000: CNN14_16K}
-        if panns_sample_rate not in cfgs:
-            raise ValueError(f"panns_sample_rate must be 32000 or 16000, not {panns_sample_rate}")
-        return PANNsCNN14(weights, cfgs[panns_sample_rate])
-    raise ValueError(f"unknown backbone {name!r}; choose musicnn, vggish or panns")
-
-
-def _backbones(cfg: EvaluationConfig) -> tuple[Backbone, Backbone]:
-    """(FAD backbone, KL/IS backbone) for a config."""
-    if cfg.backbone not in BACKBONES:
-        raise ValueError(f"unknown evaluation backbone {cfg.backbone!r}; choose one of {BACKBONES}")
-    if cfg.backbone == "musicnn":
-        net = load_backbone("musicnn", musicnn_layer=cfg.musicnn_layer)
-        return net, net
-    panns = load_backbone("panns", cfg.panns_weights, panns_sample_rate=cfg.panns_sample_rate)
-    return (load_backbone("vggish", cfg.vggish_weights) if cfg.backbone == "vggish+panns" else panns), panns
-
-
-def _class_distribution(f: ClipFeatures, kind: str) -> np.ndarray:
-    if kind == "softmax":
-        return softmax(f.logits)
-    if kind == "tags":
-        return normalise_tags(f.probs)
-    raise ValueError(f"class_distribution must be 'softmax' or 'tags', not {kind!r}")
-
-
-def evaluate_set(generated_wavs: Sequence[np.ndarray], reference_wavs: Sequence[np.ndarray],
-                 backbone: str | None = None, *, config: EvaluationConfig | None = None,
-                 sample_rate: int = SAMPLE_RATE, paired: bool = True) -> dict[str, Any]:
-    """FAD (with bootstrap CI; FAD∞ if configured), KL and IS of generated clips against references.
-
-    FAD compares the frame-level embeddings of the two sets (AudioLDM/VGGish style: every 0.96 s
-    example or 3 s patch is an item); KL needs ``paired`` clips (generated i made for reference i's
-    prompt); IS is of the generated set alone. ``backbone`` overrides ``config.backbone``.
-    """
-    cfg = dataclasses.replace(config or EvaluationConfig(), **({"backbone": backbone} if backbone else {}))
-    fad_net, cls_net = _backbones(cfg)
-    if paired and len(generated_wavs) != len(reference_wavs):
-        raise ValueError(f"paired evaluation needs as many generated as reference clips "
-                         f"({len(generated_wavs)} vs {len(reference_wavs)}); pass paired=False to skip KL")
-    gen, ref = fad_net.features(generated_wavs, sample_rate), fad_net.features(reference_wavs, sample_rate)
-    g_emb, r_emb = np.concatenate(gen.frames), np.concatenate(ref.frames)
-    out: dict[str, Any] = {"backbone": cfg.backbone, "n_generated": len(gen.frames), "n_reference": len(ref.frames)}
-    if cfg.bootstrap > 0:
-        res = fad_bootstrap(g_emb, r_emb, cfg.bootstrap, cfg.confidence, cfg.seed)
-        out.update(fad=res.value, fad_low=res.low, fad_high=res.high)
-    else:
-        out["fad"] = fad(g_emb, r_emb)
-    if cfg.fad_inf:
-        out["fad_inf"] = fad_inf(g_emb, r_emb, seed=cfg.seed)
-    if cls_net is not fad_net:
-        gen, ref = cls_net.features(generated_wavs, sample_rate), cls_net.features(reference_wavs, sample_rate)
-    p_gen = _class_distribution(gen, cfg.class_distribution)
-    if paired:
-        out["kl"] = kl_divergence(p_gen, _class_distribution(ref, cfg.class_distribution))
-    out["is"], out["is_std"] = inception_score(p_gen, cfg.is_splits, cfg.seed)
-    return out
+__all__ = ["BACKBONES", "BN_EPS", "Backbone", "CNN14_16K", "CNN14_32K", "CheckpointError", "ClipFeatures", "Cnn14Config", "Cnn14Net", "EvaluationConfig", "FadResult", "HOP", "LAYERS", "MTT_LABELS", "MUSICNN_SR", "Musicnn", "MusicnnNet", "N_FFT", "N_MELS", "PANNsCNN14", "PATCH_FRAMES", "TensorEntry", "VGGish", "VGGishNet", "WeightError", "chroma_similarity", "clip_patches", "evaluate_set", "extraction_scores", "fad", "fad_bootstrap", "fad_inf", "frechet_distance", "gaussian_stats", "inception_score", "kl_divergence", "load_backbone", "load_checkpoint", "load_musicnn_net", "load_state_dict_file", "musicnn_checkpoint_dir", "musicnn_logmel", "musicnn_state_dict", "normalise_tags", "patch_starts", "prepare_clips", "read_index", "softmax", "text_tower_cost", "vggish_examples", "vggish_mel_matrix"]

@@ -1,0 +1,276 @@
+"""The embedded default dataset: real compositions from the music21 corpus rendered with FluidSynth.
+
+Folk tunes (Essen, O'Neill, Ryan, Aird), Bach chorales, Renaissance polyphony and more, with varied
+General MIDI instruments, tempi and transpositions; polyphonic works keep their lower voices as
+accompaniment. Captions are written from the metadata. The ground-truth melody is the score's top
+voice, so melody extraction can be scored exactly. Deterministic for a seed."""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from mmgen_core.audio.io import normalize_peak, save_audio
+from mmgen_core.data.config import DataConfig
+from mmgen_core.data.manifest import Item, Manifest, Reject, assign_splits
+from mmgen_core.melody.extract import default_extractor
+from mmgen_core.melody.notes import Note, clip_notes, save_midi, transpose
+from mmgen_core.melody.render import Renderer, Track
+from mmgen_core.melody.tokens import notes_to_text
+
+# collection → (style words, tempo range in bpm)
+COLLECTIONS: dict[str, tuple[str, tuple[int, int]]] = {
+    "essenFolksong": ("European folk song", (80, 140)),
+    "oneills1850": ("Irish dance tune", (100, 160)),
+    "ryansMammoth": ("fiddle tune", (100, 160)),
+    "airdsAirs": ("Scottish air", (70, 130)),
+    "miscFolk": ("folk melody", (80, 140)),
+    "bach": ("Bach chorale", (60, 96)),
+    "palestrina": ("Renaissance sacred polyphony", (60, 90)),
+    "trecento": ("medieval Italian song", (70, 110)),
+    "monteverdi": ("Italian madrigal", (60, 100)),
+    "josquin": ("Renaissance motet", (60, 90)),
+}
+
+
+MELODY_PROGRAMS = {  # GM program → caption name
+    0: "piano", 6: "harpsichord", 11: "vibraphone", 12: "marimba", 21: "accordion", 22: "harmonica",
+    24: "nylon guitar", 40: "violin", 41: "viola", 42: "cello", 46: "harp", 56: "trumpet", 60: "french horn",
+    65: "alto saxophone", 68: "oboe", 71: "clarinet", 73: "flute", 74: "recorder", 75: "pan flute", 79: "ocarina",
+}
+
+
+ACCOMP_PROGRAMS = {0: "piano", 19: "church organ", 24: "nylon guitar", 46: "harp", 48: "string ensemble",
+                   52: "choir", 70: "bassoon", 42: "cello"}
+
+
+STYLE_WORDS = [(0, 72, "slow"), (72, 100, "moderate"), (100, 130, "lively"), (130, 999, "fast")]
+
+
+@dataclass(frozen=True)
+class Work:
+    """A corpus entry to draw a clip from."""
+    collection: str
+    source_path: str
+    number: int | None
+    title: str
+    composer: str
+    region: str
+
+    @property
+    def key(self) -> str:
+        slug = re.sub(r"[^A-Za-z0-9]+", "-", Path(self.source_path).stem).strip("-")
+        return f"{self.collection}-{slug}" + (f"-{self.number}" if self.number is not None else "")
+
+
+def list_works(seed: int, limit: int) -> list[Work]:
+    """Candidate works, interleaved across collections (so folk songs don't swamp the rest), seeded."""
+    from music21 import corpus
+
+    by_coll: dict[str, list[Work]] = {c: [] for c in COLLECTIONS}
+    seen: set[str] = set()  # one work can ship in two formats (e.g. .xml and .rntxt): keep the first
+    # iterate the entries directly: the bundle's own __iter__ is quadratic (27 s for the corpus)
+    for e in corpus.corpora.CoreCorpus().metadataBundle._metadataEntries.values():
+        coll = str(e.sourcePath).split("/")[0]
+        md = e.metadata
+        if coll not in by_coll or md is None or not md.noteCount or md.noteCount < 24:
+            continue
+        work = Work(coll, str(e.sourcePath), e.number, str(md.title or "untitled"),
+                    str(md.composer or ""), str(md.localeOfComposition or ""))
+        if work.key not in seen:
+            seen.add(work.key)
+            by_coll[coll].append(work)
+    rng = np.random.default_rng(seed)
+    queues = []
+    for coll in COLLECTIONS:
+        works = sorted(by_coll[coll], key=lambda w: w.key)
+        queues.append([works[i] for i in rng.permutation(len(works))])
+    out: list[Work] = []
+    while len(out) < limit and any(queues):
+        for q in queues:
+            if q and len(out) < limit:
+                out.append(q.pop())
+    return out
+
+
+def score_parts(work: Work) -> tuple[list[list[tuple[float, float, int]]], dict[str, Any]]:
+    """Parse a work: per part, notes as (onset ql, offset ql, pitch), top voice first; plus metadata."""
+    from music21 import corpus
+
+    score = corpus.parse(work.source_path, number=work.number) if work.number is not None else corpus.parse(work.source_path)
+    parts = [notes for part in (score.parts if score.parts else [score]) if (notes := _part_notes(part))]
+    if not parts:
+        raise ValueError("no notes in score")
+    parts.sort(key=lambda p: -np.mean([x[2] for x in p]))  # highest voice = melody
+    ts = [t.ratioString for t in score.recurse().getElementsByClass("TimeSignature")]
+    key = score.analyze("key")
+    meta = {"meter": ts[0] if ts else "", "tonic": key.tonic.name.replace("-", "b"), "mode": key.mode}
+    return parts, meta
+
+
+def _part_notes(part) -> list[tuple[float, float, int]]:
+    """(onset, offset, pitch) in quarter lengths with tied notes merged (music21's stripTies is slow)."""
+    notes: list[list] = []
+    open_ties: dict[int, int] = {}
+    for n in part.flatten().notes:
+        on, dur = float(n.offset), float(n.quarterLength)
+        if dur <= 0:
+            continue  # grace notes: zero length would make FluidSynth hang
+        tie = n.tie.type if n.tie is not None else None
+        for p in n.pitches:
+            midi = int(p.midi)
+            if tie in ("stop", "continue") and midi in open_ties:
+                notes[open_ties[midi]][1] = on + dur
+            else:
+                notes.append([on, on + dur, midi])
+                open_ties[midi] = len(notes) - 1
+            if tie not in ("start", "continue"):
+                open_ties.pop(midi, None)
+    return sorted(tuple(x) for x in notes)
+
+
+PITCH_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+
+
+def _tonic_after(tonic: str, semitones: int) -> str:
+    from music21 import pitch
+
+    pc = (pitch.Pitch(tonic.replace("b", "-")).pitchClass + semitones) % 12
+    return PITCH_NAMES[pc]
+
+
+def _a(phrase: str) -> str:
+    """Prefix the right indefinite article."""
+    vowel = phrase[:1].lower() in "aeiou" and not phrase.lower().startswith(("eu", "uni"))
+    return ("an " if vowel else "a ") + phrase
+
+
+def _cap(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def write_caption(meta: dict[str, Any], rng: np.random.Generator) -> str:
+    """A caption from metadata, with some variety in wording."""
+    tempo = next(w for lo, hi, w in STYLE_WORDS if lo <= meta["bpm"] < hi)
+    inst = meta["instrument"]
+    acc = f" with {meta['accompaniment']} accompaniment" if meta.get("accompaniment") else ""
+    key = f"{meta['tonic']} {meta['mode']}"
+    region = meta["region"].split(",")[-1].strip() if meta.get("region") else ""
+    where = f" from {region}" if region and len(region) < 30 else ""
+    meter = f" in {meta['meter']} time" if meta.get("meter") else ""
+    templates = [
+        f"{_cap(_a(tempo))} {meta['style']}{where} played on {inst}{acc}, in {key}.",
+        f"{_cap(inst)} plays {_a(tempo)} {meta['style']} in {key}{meter}{acc}.",
+        f"{_cap(_a(meta['style']))}{where}: {tempo} {inst} melody in {key}, around {meta['bpm']} bpm{acc}.",
+        f"{_cap(tempo)} {key} tune on {inst}{acc}{meter}; {_a(meta['style'])}.",
+        f"Solo {inst}{acc} performing {_a(meta['style'])} in {key} at {_a(tempo)} tempo.",
+    ]
+    return templates[int(rng.integers(len(templates)))]
+
+
+def make_clip(work: Work, clip_seconds: float, rng: np.random.Generator) -> tuple[list[Track], list[Note], dict[str, Any]]:
+    """Choose tempo, transposition, instruments and a window; return tracks, the melody, metadata."""
+    parts, meta = score_parts(work)
+    style, (lo, hi) = COLLECTIONS[work.collection]
+    bpm = int(rng.integers(lo, hi + 1))
+    sec = 60.0 / bpm
+    semis = int(rng.integers(-5, 6))
+    voices = [[Note(p, a * sec, b * sec, i) for a, b, p in part] for i, part in enumerate(parts)]
+    voices = [transpose(v, semis) for v in voices]
+    length = max(n.end for v in voices for n in v)
+    if length < clip_seconds:
+        raise ValueError(f"too short ({length:.1f} s at {bpm} bpm < {clip_seconds} s)")
+    onsets = sorted({n.start for n in voices[0] if n.start <= length - clip_seconds})
+    start = float(onsets[int(rng.integers(len(onsets)))])
+    voices = [clip_notes(v, start, start + clip_seconds) for v in voices]
+    melody = voices[0]
+    if len(melody) < 3:
+        raise ValueError("fewer than 3 melody notes in the window")
+    program = int(rng.choice(list(MELODY_PROGRAMS)))
+    tracks = [Track(program, tuple(melody), 100)]
+    accomp = [n for v in voices[1:] for n in v]
+    meta.update(style=style, bpm=bpm, transpose=semis, start_s=round(start, 3), region=work.region,
+                collection=work.collection, title=work.title, composer=work.composer, work=work.key,
+                instrument=MELODY_PROGRAMS[program], program=program, n_parts=len(voices),
+                tonic=_tonic_after(meta["tonic"], semis), accompaniment="")
+    if accomp:
+        acc_prog = int(rng.choice(list(ACCOMP_PROGRAMS)))
+        tracks.append(Track(acc_prog, tuple(Note(n.pitch, n.start, n.end, 1) for n in accomp), 62))
+        meta["accompaniment"] = ACCOMP_PROGRAMS[acc_prog]
+    return tracks, melody, meta
+
+
+def build_music21(root: Path, cfg: DataConfig, seed: int = 0, progress: bool = True, batch: int = 32) -> Manifest:
+    """Render clips into ``root`` (resuming a previous partial build), extract melodies, split 8:1:1."""
+    man = Manifest(root)
+    done_marker = root / "complete.json"
+    if done_marker.exists():
+        return man
+    (root / "audio").mkdir(parents=True, exist_ok=True)
+    (root / "midi").mkdir(parents=True, exist_ok=True)
+    done = man.done_ids()
+    kept = len(man.items()) if man.exists() else 0
+    renderer = Renderer(cfg.soundfont)
+    extractor = default_extractor()
+    works = list_works(seed, cfg.max_works)
+    bar = tqdm(total=cfg.n_clips, initial=kept, desc="music21 clips", disable=not progress)
+    pending: list[tuple[Item, np.ndarray]] = []
+
+    def flush() -> int:
+        found = extractor.notes([w for _, w in pending])
+        n = 0
+        for (item, _), notes in zip(pending, found):
+            if not notes:
+                man.reject(Reject(item.id, "Basic Pitch found no notes", item.source))
+                continue
+            item.melody = notes_to_text(notes)
+            man.append(item)
+            n += 1
+        pending.clear()
+        return n
+
+    for work in works:
+        if kept + len(pending) >= cfg.n_clips:
+            break
+        cid = f"m21-{work.key}"
+        if cid in done:
+            continue
+        rng = np.random.default_rng([seed, abs(hash_str(cid))])
+        try:
+            tracks, melody, meta = make_clip(work, cfg.clip_seconds, rng)
+            wav = renderer.render(tracks, cfg.clip_seconds)
+            if np.abs(wav).max() < 1e-4:
+                raise ValueError("rendered silence")
+        except Exception as exc:  # a bad score is recorded and skipped; the build goes on
+            man.reject(Reject(cid, f"{type(exc).__name__}: {exc}", "music21"))
+            continue
+        save_audio(root / "audio" / f"{cid}.wav", normalize_peak(wav, 0.5))
+        save_midi([n for t in tracks for n in t.notes], root / "midi" / f"{cid}.mid",
+                  programs={i: t.program for i, t in enumerate(tracks)})
+        meta["score_midi"] = f"midi/{cid}.mid"
+        item = Item(id=cid, audio=f"audio/{cid}.wav", captions=[write_caption(meta, rng), write_caption(meta, rng)],
+                    melody_gt=notes_to_text(melody), source="music21", meta=meta)
+        pending.append((item, wav))
+        if len(pending) >= batch:
+            kept += flush()
+            bar.n = kept
+            bar.refresh()
+    if pending:
+        kept += flush()
+    bar.n = kept
+    bar.close()
+    items = assign_splits(man.items(), seed=seed, group_key="work")
+    man.write(items)
+    done_marker.write_text(json.dumps({"clips": len(items), "rejects": len(man.rejects())}))
+    return man
+
+
+def hash_str(s: str) -> int:
+    """A stable (process-independent) 63-bit hash of a string, for per-item seeds."""
+    return int.from_bytes(hashlib.sha1(s.encode()).digest()[:8], "big") >> 1

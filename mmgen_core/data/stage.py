@@ -1,0 +1,44 @@
+"""The dataset stage: a profile's clips built on first use (resuming a partial build), then reused."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from mmgen_core.artifacts import build_lock
+from mmgen_core.data.config import DataConfig
+from mmgen_core.data.manifest import Manifest
+from mmgen_core.data.sources.folder import read_folder
+from mmgen_core.data.sources.music21 import build_music21
+from mmgen_core.data.sources.musicbench import read_musicbench
+from mmgen_core.data.sources.musiccaps import read_musiccaps
+from mmgen_core.data.sources.official import read_official
+from mmgen_core.data.sources.records import build_from_records
+
+DATASET_VERSION = 3  # bump when the builders change what they write, so old artifacts are rebuilt
+SOURCES = ("music21", "folder", "musiccaps", "musicbench", "official")
+
+
+def get_dataset(profile, progress: bool = True) -> Manifest:
+    """The profile's dataset: built on first use (resuming a partial build), then reused."""
+    cfg: DataConfig = profile.section("data", DataConfig)
+    if cfg.source not in SOURCES:
+        raise ValueError(f"data.source must be one of {SOURCES}, not {cfg.source!r}")
+    root = profile.stage_dir("data", cfg, profile.seed, DATASET_VERSION)
+    with build_lock(root):  # two notebooks opened at once must not both append to one manifest
+        return _build(root, cfg, profile.seed, progress)
+
+
+def _build(root: Path, cfg: DataConfig, seed: int, progress: bool) -> Manifest:
+
+    if cfg.source == "music21":
+
+        return build_music21(root, cfg, seed=seed, progress=progress)
+    if not cfg.path:
+        raise ValueError(f"data.source={cfg.source!r} needs data.path (and usually data.audio_dir); "
+                         "set them in the profile or with --set data.path=...")
+    records = {
+        "folder": lambda: read_folder(cfg.path, cfg.captions_csv),
+        "musiccaps": lambda: read_musiccaps(cfg.path, cfg.audio_dir or Path(cfg.path).parent),
+        "musicbench": lambda: read_musicbench(cfg.path, cfg.audio_dir or Path(cfg.path).parent),
+        "official": lambda: read_official(cfg.path, cfg.melody_dir, cfg.audio_dir),
+    }[cfg.source]()
+    return build_from_records(root, records, cfg.clip_seconds, seed=seed, limit=cfg.n_clips, progress=progress)

@@ -1,0 +1,66 @@
+"""Profile section ``diffusion``: UNet size, noise schedule, conditioning and training."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+MODES = ("text", "mmgen", "mmgen+roll")
+ROLL_KINDS = ("mel", "chroma")
+SAMPLERS = ("ddim", "dpm")
+GUIDANCE_FORMS = ("official", "paper")
+
+
+@dataclass
+class DiffusionConfig:
+    """Profile section ``diffusion``: UNet size, schedule, conditioning and training.
+
+    ``pretrained``: a local diffusers folder with ``unet/`` (e.g. AudioLDM-M) to start from; its
+    class-embedding and input convolutions are widened with zeros for [q, r] and the roll channels.
+    """
+
+    modes: list[str] = field(default_factory=lambda: list(MODES))
+    block_out_channels: list[int] = field(default_factory=lambda: [32, 64, 128])
+    layers_per_block: int = 1
+    attention: list[bool] = field(default_factory=lambda: [False, False, True])
+    head_channels: int = 32
+    norm_num_groups: int = 16
+    embed_dim: int = 512
+    roll: str = "mel"  # mel: the notes' harmonics on the latent grid; chroma: 12 pitch classes
+    num_train_timesteps: int = 1000
+    beta_start: float = 0.0015
+    beta_end: float = 0.0195
+    cond_drop: float = 0.1
+    train_query: str = "text"  # text | audio (official)
+    train_melody: str = "own"  # own | retrieved (official)
+    steps: int = 600
+    batch_size: int = 16
+    crop_frames: int = 64  # latent frames per training crop (the UNet is convolutional); 0 = whole clips
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    warmup_steps: int = 50
+    ema_decay: float = 0.999
+    checkpoint_every: int = 200
+    pretrained: str | None = None
+
+    def __post_init__(self) -> None:
+        bad = [m for m in self.modes if m not in MODES]
+        if bad:
+            raise ValueError(f"diffusion.modes: unknown {bad}; choose from {MODES}")
+        if self.roll not in ROLL_KINDS:
+            raise ValueError(f"diffusion.roll must be one of {ROLL_KINDS}, not {self.roll!r}")
+        if len(self.attention) != len(self.block_out_channels):
+            raise ValueError("diffusion.attention needs one flag per entry of block_out_channels")
+        if self.train_query not in ("text", "audio") or self.train_melody not in ("own", "retrieved"):
+            raise ValueError("diffusion.train_query must be text|audio and train_melody own|retrieved")
+
+
+def check_mode(mode: str) -> str:
+    if mode not in MODES:
+        raise ValueError(f"conditioning mode must be one of {MODES}, not {mode!r}")
+    return mode
+
+
+def noise_schedule(cfg: DiffusionConfig) -> dict[str, Any]:
+    """AudioLDM's 'linear' schedule = diffusers ``scaled_linear`` β 0.0015→0.0195, ε-prediction."""
+    return dict(num_train_timesteps=cfg.num_train_timesteps, beta_start=cfg.beta_start, beta_end=cfg.beta_end,
+                beta_schedule="scaled_linear", prediction_type="epsilon")

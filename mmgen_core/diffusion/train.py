@@ -1,0 +1,57 @@
+"""Training one mode's UNet: ε-prediction MSE with joint condition dropout."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from diffusers import (
+    DDPMScheduler,
+    UNet2DConditionModel,
+)
+
+from mmgen_core.checkpoints import seed_everything
+from mmgen_core.diffusion.conditioning import ConditionData, condition
+from mmgen_core.diffusion.config import DiffusionConfig, check_mode, noise_schedule
+from mmgen_core.diffusion.unet import init_unet, predict_noise
+from mmgen_core.training import LoopConfig, apply_ema, train
+
+
+def diffusion_loss_fn(data: ConditionData, cfg: DiffusionConfig, mode: str):
+    """ε-prediction MSE on random (query, melody) rows, random latent crops, joint condition dropout."""
+    sched = DDPMScheduler(**noise_schedule(cfg))
+    use_roll = check_mode(mode) == "mmgen+roll"
+    n_frames = data.latents.shape[2]
+    crop = min(cfg.crop_frames or n_frames, n_frames)
+
+    def loss_fn(unet: UNet2DConditionModel, gen: torch.Generator):
+        b = cfg.batch_size
+        rows = torch.randint(len(data.item), (b,), generator=gen)
+        items = data.item[rows].tolist()
+        starts = torch.randint(n_frames - crop + 1, (b,), generator=gen).tolist()
+        x0 = torch.stack([data.latents[i, :, s:s + crop] for i, s in zip(items, starts)])
+        keep = (torch.rand(b, generator=gen) >= cfg.cond_drop).float()
+        cond = condition(mode, data.query[rows], data.melody[rows]) * keep[:, None]
+        roll = None
+        if use_roll:
+            roll = torch.stack([data.rolls[i, :, s:s + crop] for i, s in zip(items, starts)]) * keep[:, None, None, None]
+        noise = torch.randn(x0.shape, generator=gen)
+        t = torch.randint(sched.config.num_train_timesteps, (b,), generator=gen)
+        dev = unet.device
+        xt = sched.add_noise(x0, noise, t)
+        eps = predict_noise(unet, xt.to(dev), t.to(dev), cond.to(dev), roll)
+        return F.mse_loss(eps, noise.to(dev)), {}
+
+    return loss_fn
+
+
+def train_unet(data: ConditionData, cfg: DiffusionConfig, mode: str, ckpt_dir: Path, seed: int = 0,
+               stop_at: int | None = None) -> tuple[UNet2DConditionModel, list[dict], float]:
+    """Train (or resume) one mode's UNet; returns it with EMA weights, the loss history and samples/s."""
+    seed_everything(seed)
+    unet = init_unet(cfg, mode, data.latents.shape[1])
+    loop = LoopConfig(steps=cfg.steps, lr=cfg.lr, weight_decay=cfg.weight_decay, warmup_steps=cfg.warmup_steps,
+                      ema_decay=cfg.ema_decay, checkpoint_every=cfg.checkpoint_every)
+    res = train(unet, diffusion_loss_fn(data, cfg, mode), loop, ckpt_dir, seed=seed, batch_size=cfg.batch_size,
+                stop_at=stop_at, desc=f"UNet {mode}")
+    return apply_ema(unet, res.ema).eval(), res.history, res.samples_per_s

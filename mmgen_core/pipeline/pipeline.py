@@ -1,0 +1,276 @@
+"""MMGen end to end: text, audio or text + a melody → music, and the ``mmgen generate`` command.
+
+A query embedding q comes from the aligner (text, or audio for music-to-music). The melody is the
+user's (MIDI, or a recording through Basic Pitch) or the top-1 melody retrieved from the training
+set's melody database for q. The UNet of the chosen conditioning mode denoises latents under
+[q, r] (+ the melody roll), the VAE decodes them to a log-mel and the vocoder to 16 kHz audio.
+With ``candidates`` > 1 several samples are drawn per prompt and the one whose audio embedding is
+closest to q is kept (as the official code does)."""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from diffusers import UNet2DConditionModel
+
+from mmgen_core.alignment.config import AlignmentConfig
+from mmgen_core.alignment.model import CLMP
+from mmgen_core.alignment.stage import load_or_train_alignment, load_trained
+from mmgen_core.audio.frontend import clip_frames
+from mmgen_core.audio.io import (
+    SAMPLE_RATE,
+    load_audio,
+)
+from mmgen_core.checkpoints import CheckpointError, save_state
+from mmgen_core.data.manifest import item_notes
+from mmgen_core.data.stage import get_dataset
+from mmgen_core.decoder.decoder import Decoder
+from mmgen_core.decoder.stage import load_or_train_decoder
+from mmgen_core.diffusion.conditioning import condition, melody_features
+from mmgen_core.diffusion.config import (
+    GUIDANCE_FORMS,
+    SAMPLERS,
+    DiffusionConfig,
+    check_mode,
+)
+from mmgen_core.diffusion.sampling import sample_latents
+from mmgen_core.diffusion.stage import diffusion_config, load_or_train_unet
+from mmgen_core.diffusion.unet import load_unet
+from mmgen_core.melody.extract import extract_notes
+from mmgen_core.melody.notes import MelodyError, Note, clip_notes, load_midi
+from mmgen_core.melody.tokens import notes_to_text, text_to_notes
+from mmgen_core.retrieval.index import VectorDB
+from mmgen_core.retrieval.stage import load_or_build_database
+
+MIDI_SUFFIXES = (".mid", ".midi")
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
+CONFIG_FILE = "mmgen_pipeline.json"
+
+
+@dataclass
+class GenerationConfig:
+    """Profile section ``generation``: sampler, steps, guidance, candidates, and what to load.
+
+    ``guidance_form``: ``official`` ε_u + w(ε_c − ε_u) (default, w=3) or ``paper`` (w+1)ε_c − wε_u.
+    ``pretrained``: a folder written by :meth:`MMGenPipeline.save_pretrained` to load instead.
+    """
+
+    mode: str = "mmgen+roll"
+    sampler: str = "ddim"
+    steps: int = 100
+    guidance: float = 3.0
+    guidance_form: str = "official"
+    eta: float = 1.0
+    candidates: int = 3
+    seconds: float = 0.0  # 0 = the training clip length
+    batch_size: int = 4  # prompts denoised together (× candidates, × 2 for guidance)
+    pretrained: str | None = None
+
+    def __post_init__(self) -> None:
+        check_mode(self.mode)
+        if self.sampler not in SAMPLERS:
+            raise ValueError(f"generation.sampler must be one of {SAMPLERS}, not {self.sampler!r}")
+        if self.guidance_form not in GUIDANCE_FORMS:
+            raise ValueError(f"generation.guidance_form must be one of {GUIDANCE_FORMS}, not {self.guidance_form!r}")
+        if self.steps < 1 or self.candidates < 1 or self.batch_size < 1 or self.guidance < 0:
+            raise ValueError("generation: steps, candidates and batch_size must be >= 1 and guidance >= 0")
+
+
+@dataclass
+class Generation:
+    """Generated clips and how they were made: the melody each followed and the kept candidate's score."""
+    waveforms: np.ndarray  # (B, samples) float32, 16 kHz
+    mels: torch.Tensor  # (B, frames, 64) log-mel before vocoding
+    melodies: list[list[Note]]  # the melody used per clip ([] in mode 'text')
+    melody_ids: list[str]  # retrieved training clip id, 'user', or '' (mode 'text')
+    scores: np.ndarray  # audio–query similarity of each kept candidate
+    sample_rate: int = SAMPLE_RATE
+
+
+def load_melody(source: str | Path | Sequence[Note], seconds: float | None = None) -> list[Note]:
+    """A user melody: a Note list, a MIDI file, or an audio recording (notes by Basic Pitch)."""
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        if not path.exists():
+            raise MelodyError(f"{path}: melody file not found")
+        if path.suffix.lower() in MIDI_SUFFIXES:
+            notes = load_midi(path)
+        elif path.suffix.lower() in AUDIO_SUFFIXES:
+
+            found = extract_notes([path], progress=False)[0]
+            if isinstance(found, Exception):
+                raise found
+            notes = found
+        else:
+            raise MelodyError(f"{path}: a melody must be MIDI ({', '.join(MIDI_SUFFIXES)}) or audio "
+                              f"({', '.join(AUDIO_SUFFIXES)}), not {path.suffix or 'a file without extension'}")
+        name = str(path)
+    else:
+        notes, name = list(source), "melody"
+    if seconds is not None:
+        notes = clip_notes(notes, 0.0, seconds)
+    if not notes:
+        raise MelodyError(f"{name}: no notes" + (f" in the first {seconds:.2f} s" if seconds else ""))
+    return notes
+
+
+def score_melody_db(db, manifest):
+    """``db`` with each clip's exact score melody as its token text: retrieval finds a clip by its
+    (Basic Pitch) melody embedding, generation follows that clip's notes, as the roll in training."""
+    by_id = {it.id: it for it in manifest.items("train")}
+    missing = [i for i in db.ids if i not in by_id]
+    if missing:
+        raise CheckpointError(f"{len(missing)} melody database ids are not train clips of this dataset "
+                              f"(first: {missing[0]!r}); rebuild the database (notebook 04)")
+    return db.with_tokens([notes_to_text(item_notes(manifest, by_id[i])) for i in db.ids])
+
+
+class MMGenPipeline:
+    """Text / audio / text + melody → music with one conditioning mode's UNet."""
+    def __init__(self, unet: UNet2DConditionModel, decoder: Decoder, embedder, melody_db,
+                 diffusion: DiffusionConfig, generation: GenerationConfig, clip_seconds: float):
+        self.unet, self.decoder, self.embedder, self.melody_db = unet.eval(), decoder, embedder, melody_db
+        self.diffusion, self.generation, self.clip_seconds = diffusion, generation, clip_seconds
+        self.mode = generation.mode
+
+    # ------------------------------------------------------------ generation
+
+    def _queries(self, text, audio) -> tuple[torch.Tensor, int]:
+        if (text is None) == (audio is None):
+            raise ValueError("give exactly one of text (text → music) or audio (audio → music)")
+        if text is not None:
+            texts = [text] if isinstance(text, str) else list(text)
+            empty = [i for i, t in enumerate(texts) if not str(t).strip()]
+            if not texts or empty:
+                raise ValueError(f"empty text prompt (positions {empty}); describe the music in words")
+            return self.embedder.embed_text(texts).float().cpu(), len(texts)
+        clips = [audio] if isinstance(audio, (str, Path)) or (isinstance(audio, np.ndarray) and audio.ndim == 1) \
+            else list(audio)
+        wavs = [load_audio(a) if isinstance(a, (str, Path)) else np.asarray(a, dtype=np.float32) for a in clips]
+        return self.embedder.embed_audio(wavs).float().cpu(), len(wavs)
+
+    def _melodies(self, q: torch.Tensor, melody, seconds: float) -> tuple[torch.Tensor, list[list[Note]], list[str]]:
+        n = len(q)
+        if self.mode == "text":
+            return torch.zeros_like(q), [[] for _ in range(n)], ["" for _ in range(n)]
+        if melody is not None:
+            many = isinstance(melody, (list, tuple)) and melody and not isinstance(melody[0], Note)
+            sources = list(melody) if many else [melody] * n
+            if len(sources) != n:
+                raise ValueError(f"{len(sources)} melodies for {n} prompts; give one melody or one per prompt")
+            notes = [load_melody(s, seconds) for s in sources]
+            r = self.embedder.embed_melody([notes_to_text(x) for x in notes]).float().cpu()
+            return r, notes, ["user"] * n
+        found = self.melody_db.search(q.numpy(), k=1)
+        rows = found.indices[:, 0]
+        notes = [clip_notes(text_to_notes(self.melody_db.tokens_of(int(i))), 0.0, seconds) for i in rows]
+        return torch.from_numpy(self.melody_db.embeddings(rows)).float(), notes, [ids[0] for ids in found.ids]
+
+    def __call__(self, text: str | Sequence[str] | None = None, *, audio: Any = None, melody: Any = None,
+                 seed: int = 0, steps: int | None = None, guidance: float | None = None, sampler: str | None = None,
+                 guidance_form: str | None = None, eta: float | None = None, candidates: int | None = None,
+                 seconds: float | None = None, progress: bool = True) -> Generation:
+        """Generate one clip per prompt (text or audio), following ``melody`` or a retrieved one.
+
+        ``melody``: a MIDI/audio path or Note list (for every prompt) or a list of them (one per prompt).
+        Same arguments and seed → the same audio.
+        """
+        g = replace(self.generation, **{k: v for k, v in dict(steps=steps, guidance=guidance, sampler=sampler,
+                                                              guidance_form=guidance_form, eta=eta,
+                                                              candidates=candidates, seconds=seconds).items() if v is not None})
+        secs = g.seconds or self.clip_seconds
+        latent_frames = clip_frames(secs) // 4
+        q, n = self._queries(text, audio)
+        r, notes, ids = self._melodies(q, melody, clip_frames(secs) / 100.0)
+        cond = condition(self.mode, q, r).repeat_interleave(g.candidates, 0)
+        roll = None
+        if self.mode == "mmgen+roll":
+            roll = torch.from_numpy(np.stack([melody_features(x, latent_frames, self.diffusion.roll) for x in notes]))
+            roll = roll.repeat_interleave(g.candidates, 0)
+        gen = torch.Generator().manual_seed(seed)
+        step = g.batch_size * g.candidates
+        latents = torch.cat([sample_latents(self.unet, self.diffusion, cond[i:i + step],
+                                            None if roll is None else roll[i:i + step], latent_frames,
+                                            sampler=g.sampler, steps=g.steps, guidance=g.guidance,
+                                            guidance_form=g.guidance_form, eta=g.eta, generator=gen, progress=progress)
+                             for i in range(0, len(cond), step)])
+        mels = self.decoder.decode(latents)
+        wavs = self.decoder.vocode(mels).numpy()
+        sims = np.zeros(len(wavs), dtype=np.float32)
+        if g.candidates > 1:
+            a = self.embedder.embed_audio(list(wavs)).float().cpu()
+            sims = (a * q.repeat_interleave(g.candidates, 0)).sum(-1).numpy()
+        best = sims.reshape(n, g.candidates).argmax(1) + np.arange(n) * g.candidates
+        return Generation(wavs[best], mels[best], notes, ids, sims[best])
+
+    # ------------------------------------------------------------ saving and loading
+
+    def save_pretrained(self, folder: str | Path) -> Path:
+        """Write unet/, vae/, vocoder/, melody_db/, alignment/ and the configs: a self-contained folder."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        self.unet.save_pretrained(folder / "unet")
+        self.decoder.save_pretrained(folder)
+        self.melody_db.save(folder / "melody_db")
+        meta = {"clip_seconds": self.clip_seconds, "diffusion": asdict(self.diffusion),
+                "generation": asdict(self.generation), "alignment": None}
+        if isinstance(self.embedder, CLMP):
+            save_state(folder / "alignment", {"model": self.embedder.trained_parts().state_dict()})
+            meta["alignment"] = asdict(self.embedder.cfg)
+        (folder / CONFIG_FILE).write_text(json.dumps(meta, indent=1))
+        return folder
+
+    @classmethod
+    def from_pretrained(cls, folder: str | Path, embedder=None, **generation: Any) -> "MMGenPipeline":
+        """Load a folder written by :meth:`save_pretrained`; ``generation`` overrides its settings."""
+        folder = Path(folder)
+        if not (folder / CONFIG_FILE).exists():
+            raise CheckpointError(f"{folder}: no {CONFIG_FILE}; not a saved MMGen pipeline "
+                                  "(write one with MMGenPipeline.save_pretrained)")
+        meta = json.loads((folder / CONFIG_FILE).read_text())
+        if embedder is None:
+            if meta["alignment"] is None:
+                raise CheckpointError(f"{folder}: saved with a custom embedder; pass embedder=... to from_pretrained")
+
+            embedder = load_trained(CLMP(AlignmentConfig(**meta["alignment"]), meta["clip_seconds"]), folder / "alignment")
+        gen = GenerationConfig(**{**meta["generation"], **generation})
+        if gen.mode != meta["generation"]["mode"]:
+            raise CheckpointError(f"{folder}: this pipeline's UNet is mode {meta['generation']['mode']!r}, "
+                                  f"not {gen.mode!r}; save one per mode")
+        return cls(load_unet(folder), Decoder.from_pretrained(folder), embedder, VectorDB.load(folder / "melody_db"),
+                   DiffusionConfig(**meta["diffusion"]), gen, float(meta["clip_seconds"]))
+
+    @classmethod
+    def from_profile(cls, profile, mode: str | None = None, *, train_missing: bool = True,
+                     **generation: Any) -> "MMGenPipeline":
+        """The profile's pipeline for one mode: ``generation.pretrained`` if set, else its artifacts
+        (trained when missing and ``train_missing``; otherwise a clear error naming the notebook)."""
+        gcfg = replace(profile.section("generation", GenerationConfig), **generation, **({"mode": mode} if mode else {}))
+        if gcfg.pretrained:
+            return cls.from_pretrained(gcfg.pretrained, **{k: v for k, v in asdict(gcfg).items() if k != "pretrained"})
+        return load_pipelines(profile, [gcfg.mode], train_missing=train_missing, **generation)[gcfg.mode]
+
+
+def load_pipelines(profile, modes: Sequence[str] | None = None, *, train_missing: bool = True,
+                   **generation: Any) -> dict[str, MMGenPipeline]:
+    """One pipeline per conditioning mode (default: the profile's ``diffusion.modes``), sharing the
+    dataset, decoder, aligner and melody database; missing stages are trained unless ``train_missing``
+    is False."""
+
+    dcfg = diffusion_config(profile)
+    gcfg = replace(profile.section("generation", GenerationConfig), **generation)
+    manifest = get_dataset(profile, progress=False)
+    decoder, _ = load_or_train_decoder(profile, manifest, train_missing=train_missing)
+    run = load_or_train_alignment(profile, manifest=manifest, progress=False)
+    embedder = run.model
+    db = score_melody_db(load_or_build_database(profile, run=run, manifest=manifest, progress=False).db, manifest)
+    clip_seconds = float(profile.section("data")["clip_seconds"])
+    pipes = {}
+    for mode in modes or dcfg.modes:
+        unet, _ = load_or_train_unet(profile, mode, decoder, embedder, manifest, db=db, train_missing=train_missing)
+        pipes[mode] = MMGenPipeline(unet, decoder, embedder, db, dcfg, replace(gcfg, mode=mode), clip_seconds)
+    return pipes
