@@ -1,46 +1,82 @@
-"""One Accelerate training loop for the VAE, the vocoder and the UNet, with exact resume.
+"""The one Accelerate training loop (aligner, VAE, vocoder, UNet), nanoGPT-style, with exact resume.
 
-Every step draws its randomness (batch, noise, timesteps, dropout) from a generator seeded by
-(seed, step, process), so a run resumed from ``last/`` follows the very same path as one that was
-never interrupted. Checkpoints are safetensors (:func:`mmgen_core.checkpoints.save_state`)."""
+A stage supplies ``loss_fn(model, generator, step) -> (loss, parts)`` and optionally
+``validate(model) -> score`` (higher is better; the best step is kept in ``best/``). Every step's
+batch and noise come from a generator seeded by (seed, step, process); dropout draws from the global
+torch RNG, whose state (with python's, numpy's and CUDA's) is saved in ``last/``. So a run resumed
+from ``last/`` follows the very same path as one never interrupted. Checkpoints are safetensors
+(:func:`mmgen_core.checkpoints.save_state`)."""
 from __future__ import annotations
 
 import math
+import random
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import torch
 from accelerate import Accelerator
+from accelerate.state import AcceleratorState
 from diffusers.training_utils import EMAModel
 from tqdm.auto import tqdm
 
 from mmgen_core.checkpoints import CheckpointError, load_state, load_weights, save_state
 
-LossFn = Callable[[torch.nn.Module, torch.Generator], tuple[torch.Tensor, dict[str, float]]]
+LossFn = Callable[[torch.nn.Module, torch.Generator, int], tuple[torch.Tensor, dict[str, float]]]
+Validate = Callable[[torch.nn.Module], float]
+OPTIMIZERS = {"adamw": torch.optim.AdamW, "adam": torch.optim.Adam}
+SCHEDULES = ("constant", "cosine")
 
 
 @dataclass
 class LoopConfig:
-    """Optimisation settings shared by every trained part."""
+    """Optimisation settings of one trained part (steps count optimiser steps)."""
     steps: int
     lr: float
+    optimizer: str = "adamw"  # adamw | adam
     weight_decay: float = 0.0
     warmup_steps: int = 0
-    grad_clip: float = 1.0
+    schedule: str = "constant"  # after the linear warm-up: constant | cosine (to 0 at ``steps``)
+    grad_clip: float = 1.0  # 0 = no clipping
     ema_decay: float = 0.0  # 0 = no EMA
+    mixed_precision: str = "no"  # no | bf16 | fp16
     checkpoint_every: int = 200
     log_every: int = 10
+    eval_every: int = 0  # steps between validations (and at the last step); 0 = never
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {list(OPTIMIZERS)}, not {self.optimizer!r}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {SCHEDULES}, not {self.schedule!r}")
+        if self.mixed_precision not in ("no", "bf16", "fp16"):
+            raise ValueError(f"mixed_precision must be 'no', 'bf16' or 'fp16', not {self.mixed_precision!r}")
 
 
 @dataclass
 class TrainResult:
-    """What a training run leaves: its loss history, EMA (if any) and throughput."""
+    """What a run leaves (saved in ``last/``): loss and validation curves, best score, timing, EMA."""
     history: list[dict[str, float]] = field(default_factory=list)
-    ema: EMAModel | None = None
-    samples_per_s: float = float("nan")
+    valid: list[dict[str, float]] = field(default_factory=list)
+    best: float = -math.inf
+    step: int = 0
+    train_seconds: float = 0.0  # optimiser steps only, summed over resumed runs
+    samples: int = 0
+    done: bool = False
+    hardware: str = ""
     resumed_from: int = 0
+    ema: EMAModel | None = field(default=None, repr=False)
+
+    @property
+    def samples_per_s(self) -> float:
+        """Measured training throughput (all processes together)."""
+        return self.samples / self.train_seconds if self.train_seconds else float("nan")
+
+
+LOGGED = ("history", "valid", "best", "step", "train_seconds", "samples")  # the TrainResult fields in last/
 
 
 def step_generator(seed: int, step: int, process: int = 0) -> torch.Generator:
@@ -48,69 +84,146 @@ def step_generator(seed: int, step: int, process: int = 0) -> torch.Generator:
     return torch.Generator().manual_seed((seed * 1_000_003 + step) * 64 + process)
 
 
-def train(model: torch.nn.Module, loss_fn: LossFn, cfg: LoopConfig, ckpt_dir: str | Path, *, seed: int = 0,
-          batch_size: int = 1, stop_at: int | None = None, desc: str = "train") -> TrainResult:
-    """Train ``model`` with AdamW on ``loss_fn(model, generator)``; resume from ``ckpt_dir/last``.
+def lr_factor(step: int, warmup: int, total: int, schedule: str = "constant") -> float:
+    """LR multiplier at ``step``: linear warm-up over ``warmup`` steps, then constant or cosine to 0 at ``total``."""
+    if step < warmup:
+        return (step + 1) / warmup
+    if schedule == "constant":
+        return 1.0
+    return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
 
+
+def hardware_label(device: torch.device, processes: int = 1) -> str:
+    """Where a run trained, for tables: GPU name × count, or CPU thread count."""
+    if device.type == "cuda":
+        return f"{processes}× {torch.cuda.get_device_name(device)}"
+    return f"CPU, {processes} process × {torch.get_num_threads()} threads"
+
+
+def train(model: torch.nn.Module, loss_fn: LossFn, cfg: LoopConfig, ckpt_dir: str | Path, *, seed: int = 0,
+          batch_size: int = 1, stop_at: int | None = None, validate: Validate | None = None,
+          parts: torch.nn.Module | None = None, desc: str = "train", progress: bool = True) -> TrainResult:
+    """Train ``model`` on ``loss_fn``; resume from ``ckpt_dir/last``, keep the best validated step in ``best/``.
+
+    ``parts``: the module whose weights checkpoints hold (default ``model``; e.g. without a frozen encoder).
     ``stop_at`` ends the run early (a time-boxed or interrupted run); calling again resumes it.
     """
-    ckpt = Path(ckpt_dir) / "last"
-    acc = Accelerator()
+    folder, parts = Path(ckpt_dir), parts if parts is not None else model
+    acc = _accelerator(cfg.mixed_precision)
     params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = OPTIMIZERS[cfg.optimizer](params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, partial(lr_factor, warmup=cfg.warmup_steps, total=cfg.steps,
+                                                           schedule=cfg.schedule))
     ema = EMAModel(params, decay=cfg.ema_decay, use_ema_warmup=True, power=0.75) if cfg.ema_decay else None
-    result = TrainResult(ema=ema)
-    start = 0
-    if (ckpt / "state.json").exists():
-        state = load_state(ckpt)
-        load_weights(model, state["model"], str(ckpt))
-        opt.load_state_dict(state["optim"])
-        if ema is not None:
-            if "ema" not in state:
-                raise CheckpointError(f"{ckpt}: saved without EMA but ema_decay={cfg.ema_decay}; delete it to restart")
-            ema.load_state_dict(state["ema"])
-        start = result.resumed_from = int(state["step"])
-        result.history = list(state["history"])
-    model, opt = acc.prepare(model, opt)
+    res = TrainResult(ema=ema)
+    if (folder / "last" / "state.json").exists():
+        _resume(folder / "last", parts, opt, sched, ema, res)
+    res.hardware = hardware_label(acc.device, acc.num_processes)
+    wrapped, opt = acc.prepare(model, opt)
+    if ema is not None:
+        ema.to(acc.device)
     end = cfg.steps if stop_at is None else min(cfg.steps, stop_at)
-    model.train()
-    t0, n_timed = time.perf_counter(), 0
-    bar = tqdm(range(start, end), desc=desc, initial=start, total=cfg.steps, disable=not acc.is_local_main_process)
+    wrapped.train()
+    bar = tqdm(range(res.step, end), desc=desc, initial=res.step, total=cfg.steps,
+               disable=not (progress and acc.is_local_main_process))
     for step in bar:
-        for group in opt.param_groups:
-            group["lr"] = cfg.lr * min(1.0, (step + 1) / max(1, cfg.warmup_steps))
-        gen = step_generator(seed, step, acc.process_index)
-        loss, parts = loss_fn(model, gen)
+        t0 = time.perf_counter()
+        with acc.autocast():
+            loss, info = loss_fn(wrapped, step_generator(seed, step, acc.process_index), step)
         if not math.isfinite(loss.item()):
             raise FloatingPointError(f"{desc}: loss is {loss.item()} at step {step}; lower the learning rate")
         acc.backward(loss)
         if cfg.grad_clip:
             acc.clip_grad_norm_(params, cfg.grad_clip)
+        lr = sched.get_last_lr()[0]
         opt.step()
+        sched.step()
         opt.zero_grad(set_to_none=True)
         if ema is not None:
             ema.step(params)
-        n_timed += 1
+        res.train_seconds += time.perf_counter() - t0
+        res.step, res.samples = step + 1, res.samples + batch_size * acc.num_processes
         if step % cfg.log_every == 0 or step == end - 1:
-            result.history.append({"step": step, "loss": float(loss.item()), **parts})
+            res.history.append({"step": step, "loss": float(loss.item()), "lr": float(lr), **info})
             bar.set_postfix(loss=f"{loss.item():.4f}")
-        if (step + 1) % cfg.checkpoint_every == 0 or step == end - 1:
-            _save(ckpt, acc, model, opt, ema, step + 1, result.history)
-    elapsed = time.perf_counter() - t0
-    if n_timed:
-        result.samples_per_s = n_timed * batch_size / elapsed
-    model.eval()
-    return result
+        last = step + 1 == cfg.steps
+        validating = validate is not None and cfg.eval_every and ((step + 1) % cfg.eval_every == 0 or last)
+        if validating:
+            _validate(validate, acc.unwrap_model(wrapped), parts, folder / "best", step, res, acc.is_main_process)
+            wrapped.train()
+        if validating or (step + 1) % cfg.checkpoint_every == 0 or step == end - 1:
+            acc.wait_for_everyone()
+            if acc.is_main_process:
+                _save(folder / "last", parts, opt, sched, ema, res)
+            acc.wait_for_everyone()
+    bar.close()
+    res.done = res.step >= cfg.steps
+    acc.wait_for_everyone()
+    acc.unwrap_model(wrapped, keep_fp32_wrapper=False).eval()  # drops the autocast wrapper from forward
+    return res
 
 
-def _save(path: Path, acc: Accelerator, model, opt, ema: EMAModel | None, step: int, history: list) -> None:
-    if not acc.is_main_process:
-        return
-    state = {"model": acc.unwrap_model(model).state_dict(), "optim": opt.state_dict(), "step": step,
-             "history": history}
+def _accelerator(mixed_precision: str) -> Accelerator:
+    """An Accelerator with this run's precision (an earlier run in this process may have used another)."""
+    state = AcceleratorState._shared_state
+    if state.get("_mixed_precision") not in (None, mixed_precision):
+        AcceleratorState._reset_state()
+    return Accelerator(mixed_precision=mixed_precision)
+
+
+def _validate(validate: Validate, model: torch.nn.Module, parts: torch.nn.Module, path: Path, step: int,
+              res: TrainResult, main: bool) -> None:
+    """Score the model; save ``best/`` when the score improves (always when it is NaN: nothing to score on)."""
+    with torch.no_grad():
+        score = float(validate(model))
+    res.valid.append({"step": step, "score": score})
+    if math.isnan(score) or score > res.best:
+        res.best = res.best if math.isnan(score) else score
+        if main:
+            save_state(path, {"model": parts.state_dict(), "step": step + 1, "score": score})
+
+
+def _rng_state() -> dict:
+    state = {"python": random.getstate(), "numpy": np.random.get_state(legacy=False), "torch": torch.get_rng_state()}
+    state["numpy"]["state"]["key"] = state["numpy"]["state"]["key"].tolist()
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict) -> None:
+    py, npy = state["python"], state["numpy"]
+    random.setstate((py[0], tuple(py[1]), py[2]))
+    np.random.set_state({**npy, "state": {**npy["state"], "key": np.asarray(npy["state"]["key"], dtype=np.uint32)}})
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _save(path: Path, parts: torch.nn.Module, opt, sched, ema: EMAModel | None, res: TrainResult) -> None:
+    state = {"model": parts.state_dict(), "optim": opt.state_dict(), "sched": sched.state_dict(),
+             "rng": _rng_state(), "log": {k: getattr(res, k) for k in LOGGED}}
     if ema is not None:
         state["ema"] = ema.state_dict()
     save_state(path, state)
+
+
+def _resume(path: Path, parts: torch.nn.Module, opt, sched, ema: EMAModel | None, res: TrainResult) -> None:
+    state = load_state(path)
+    if "log" not in state or "rng" not in state:
+        raise CheckpointError(f"{path}: saved by an older training loop; delete it to restart this run")
+    if (ema is None) != ("ema" not in state):
+        raise CheckpointError(f"{path}: EMA {'missing' if ema else 'present'} in the checkpoint but "
+                              f"ema_decay is {'set' if ema else '0'}; delete it to restart")
+    load_weights(parts, state["model"], str(path))
+    opt.load_state_dict(state["optim"])
+    sched.load_state_dict(state["sched"])
+    if ema is not None:
+        ema.load_state_dict(state["ema"])
+    _set_rng_state(state["rng"])
+    for k in LOGGED:
+        setattr(res, k, state["log"][k])
+    res.resumed_from = res.step
 
 
 def apply_ema(model: torch.nn.Module, ema: EMAModel | None) -> torch.nn.Module:

@@ -31,6 +31,7 @@ class VAEConfig:
     crop_frames: int = 128  # train on random crops (the VAE is convolutional); 0 = whole clips
     lr: float = 1e-3
     kl_weight: float = 1e-5  # on the mean KL per latent element; reconstruction is the mean L1
+    warmup_steps: int = 20  # linear LR warm-up, then constant
     checkpoint_every: int = 100
     scale_clips: int = 64  # training clips used to measure the latent std
     pretrained: str | None = None
@@ -82,7 +83,7 @@ def vae_loss_fn(mels: torch.Tensor, cfg: VAEConfig):
     """L1 reconstruction + KL on random crops of random training mels."""
     crop = cfg.crop_frames or mels.shape[1]
 
-    def loss_fn(vae: AutoencoderKL, gen: torch.Generator):
+    def loss_fn(vae: AutoencoderKL, gen: torch.Generator, step: int):
         idx = torch.randint(len(mels), (cfg.batch_size,), generator=gen)
         starts = torch.randint(mels.shape[1] - crop + 1, (cfg.batch_size,), generator=gen)
         x = torch.stack([mels[i, s:s + crop] for i, s in zip(idx.tolist(), starts.tolist())]).unsqueeze(1)
@@ -110,7 +111,8 @@ def train_vae(mels: torch.Tensor, cfg: VAEConfig, ckpt_dir: Path, seed: int = 0,
     seed_everything(seed)
     vae, norm = build_vae(cfg), MelNorm.measure(mels)
     x = norm.apply(mels)
-    loop = LoopConfig(steps=cfg.steps, lr=cfg.lr, checkpoint_every=cfg.checkpoint_every, warmup_steps=20)
+    loop = LoopConfig(steps=cfg.steps, lr=cfg.lr, checkpoint_every=cfg.checkpoint_every,
+                      warmup_steps=cfg.warmup_steps)
     res = train(vae, vae_loss_fn(x, cfg), loop, ckpt_dir, seed=seed, batch_size=cfg.batch_size,
                 stop_at=stop_at, desc="VAE")
     vae.register_to_config(scaling_factor=measure_scaling_factor(vae, x[: cfg.scale_clips]))

@@ -43,6 +43,7 @@ class VocoderConfig:
     batch_size: int = 8
     segment_frames: int = 32
     lr: float = 1e-3
+    warmup_steps: int = 20  # linear LR warm-up, then constant
     checkpoint_every: int = 100
     eval_clips: int = 16
 
@@ -136,7 +137,7 @@ def vocoder_loss_fn(wavs: torch.Tensor, mels: torch.Tensor, cfg: VocoderConfig):
     """Multi-resolution STFT + log-mel L1 on random segments (no discriminator: CPU budget)."""
     seg = cfg.segment_frames
 
-    def loss_fn(voc: SpeechT5HifiGan, gen: torch.Generator):
+    def loss_fn(voc: SpeechT5HifiGan, gen: torch.Generator, step: int):
         idx = torch.randint(len(mels), (cfg.batch_size,), generator=gen).tolist()
         starts = torch.randint(mels.shape[1] - seg + 1, (cfg.batch_size,), generator=gen).tolist()
         m = torch.stack([mels[i, s:s + seg] for i, s in zip(idx, starts)])
@@ -155,7 +156,8 @@ def train_hifigan(wavs: torch.Tensor, mels: torch.Tensor, cfg: VocoderConfig, ck
     """Train (or resume) the small HiFi-GAN generator; returns model, history and samples/s."""
     seed_everything(seed)
     model = build_hifigan(cfg, mels)
-    loop = LoopConfig(steps=cfg.steps, lr=cfg.lr, checkpoint_every=cfg.checkpoint_every, warmup_steps=20)
+    loop = LoopConfig(steps=cfg.steps, lr=cfg.lr, checkpoint_every=cfg.checkpoint_every,
+                      warmup_steps=cfg.warmup_steps)
     res = train(model, vocoder_loss_fn(wavs, mels, cfg), loop, ckpt_dir, seed=seed, batch_size=cfg.batch_size,
                 stop_at=stop_at, desc="HiFi-GAN")
     return model.eval(), res.history, res.samples_per_s

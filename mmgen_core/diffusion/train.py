@@ -24,7 +24,7 @@ def diffusion_loss_fn(data: ConditionData, cfg: DiffusionConfig, mode: str):
     n_frames = data.latents.shape[2]
     crop = min(cfg.crop_frames or n_frames, n_frames)
 
-    def loss_fn(unet: UNet2DConditionModel, gen: torch.Generator):
+    def loss_fn(unet: UNet2DConditionModel, gen: torch.Generator, step: int):
         b = cfg.batch_size
         rows = torch.randint(len(data.item), (b,), generator=gen)
         items = data.item[rows].tolist()
