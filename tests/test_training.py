@@ -24,14 +24,14 @@ def _model(dropout: float = 0.3) -> torch.nn.Module:
 
 def loss_fn(model: torch.nn.Module, gen: torch.Generator, step: int):
     """Batch from the step generator; dropout from torch's global RNG; jitter from numpy's and python's."""
-    idx = torch.randint(len(X), (8,), generator=gen)
+    idx, dev = torch.randint(len(X), (8,), generator=gen), next(model.parameters()).device
     jitter = float(np.random.rand()) * 1e-3 + random.random() * 1e-3
-    loss = F.mse_loss(model(X[idx]), Y[idx]) + jitter
+    loss = F.mse_loss(model(X[idx].to(dev)), Y[idx].to(dev)) + jitter
     return loss, {"jitter": jitter}
 
 
 def _weights(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
 
 
 def _same(a: dict, b: dict) -> None:
@@ -99,7 +99,7 @@ def test_ema_differs_from_the_raw_weights_and_is_restored_on_resume(tmp_path):
     assert resumed.ema.optimization_step == full.ema.optimization_step == 6
     _same(raw_weights, _weights(again))
     _same(_weights(apply_ema(raw, full.ema)), _weights(apply_ema(again, resumed.ema)))
-    assert not torch.equal(raw_weights["0.weight"], raw[0].weight)  # apply_ema swapped in the EMA weights
+    assert not torch.equal(raw_weights["0.weight"], raw[0].weight.cpu())  # apply_ema swapped in the EMA weights
 
 
 def _cpu_bf16() -> bool:
@@ -115,14 +115,15 @@ def test_bf16_autocast_runs_on_cpu(tmp_path):
     seen = []
 
     def bf16_loss(model, gen, step):
-        return F.mse_loss(model(X), Y), {}
+        dev = next(model.parameters()).device
+        return F.mse_loss(model(X.to(dev)), Y.to(dev)), {}
 
     model = _model()
     model[0].register_forward_hook(lambda module, args, out: seen.append(out.dtype))
     res = train(model, bf16_loss, LoopConfig(steps=3, lr=1e-2, mixed_precision="bf16", log_every=1), tmp_path,
                 progress=False)
     assert seen[:3] == [torch.bfloat16] * 3 and all(math.isfinite(h["loss"]) for h in res.history)
-    model(X)
+    model(X.to(model[0].weight.device))
     assert seen[-1] == torch.float32  # the autocast wrapper is gone after training
     # a later full-precision run in the same process gets its own Accelerator state
     train(_model(), loss_fn, LoopConfig(steps=1, lr=1e-2), tmp_path / "fp32", progress=False)

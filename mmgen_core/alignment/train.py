@@ -51,6 +51,7 @@ class TrainLog:
 
     @property
     def samples_per_s(self) -> float:
+        """Measured training throughput (all processes together)."""
         return self.samples / self.train_seconds if self.train_seconds else float("nan")
 
 
@@ -65,7 +66,8 @@ def _batch(split: SplitData, idx: np.ndarray, picks: np.ndarray, model: CLMP, de
     return out
 
 
-def alignment_loss_fn(model: CLMP, train: SplitData, seed: int, bs: int, steps_per_epoch: int):
+def alignment_loss_fn(model: CLMP, train: SplitData, seed: int, bs: int,
+                      steps_per_epoch: int) -> training.LossFn:
     """clmp_loss on step → (epoch, batch within it): the epoch's shuffled order and caption choice."""
     state, cache = PartialState(), {}
 
