@@ -6,13 +6,105 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from mmgen_core.audio.io import (
+    SAMPLE_RATE,
+    AudioError,
+    save_audio,
+)
+from mmgen_core.checkpoints import CheckpointError
 from mmgen_core.config import PROFILES, load_profile, parse_override
-from mmgen_core.data.stage import get_dataset
+from mmgen_core.diffusion.config import (
+    MODES,
+    SAMPLERS,
+)
 from mmgen_core.melody.extract import extract_notes
-from mmgen_core.melody.notes import save_midi
+from mmgen_core.melody.notes import MelodyError, save_midi
 from mmgen_core.melody.tokens import notes_to_text
 from mmgen_core.notebooks import run_notebooks
-from mmgen_core.pipeline.generate import generate_main
+from mmgen_core.pipeline.pipeline import (
+    AUDIO_SUFFIXES,
+    CONFIG_FILE,
+    MIDI_SUFFIXES,
+    MMGenPipeline,
+    load_melody,
+)
+from mmgen_core.stages import Stages
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="mmgen generate", description="Generate music from text (or audio), "
+                                "optionally following a melody (MIDI or a recording).")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--text", help="describe the music, e.g. 'a calm folk tune on flute'")
+    src.add_argument("--audio", metavar="FILE", help="music → music: a recording whose style to follow")
+    p.add_argument("--melody", metavar="FILE", help="melody to follow: MIDI (.mid) or a recording (.wav …, via Basic Pitch)")
+    p.add_argument("--out", required=True, metavar="FILE.wav", help="where to write the audio (16 kHz wav)")
+    p.add_argument("--profile", default="tiny", help="profile whose trained artifacts to use (default tiny)")
+    p.add_argument("--pipeline", metavar="DIR", help="a saved pipeline folder (instead of the profile's artifacts)")
+    p.add_argument("--mode", choices=MODES, help="conditioning mode (default: the profile's)")
+    p.add_argument("--sampler", choices=SAMPLERS)
+    p.add_argument("--steps", type=int)
+    p.add_argument("--guidance", type=float)
+    p.add_argument("--candidates", type=int)
+    p.add_argument("--seconds", type=float)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override a profile value, e.g. --set generation.pretrained=DIR (repeatable)")
+    return p
+
+
+def _check_args(p: argparse.ArgumentParser, a: argparse.Namespace) -> None:
+    """Reject bad input before any model loads (argparse exits with code 2 and names the flag)."""
+    if a.text is not None and not a.text.strip():
+        p.error("--text is empty; describe the music in words")
+    for flag in ("audio", "melody"):
+        path = getattr(a, flag)
+        if path is not None and not Path(path).is_file():
+            p.error(f"--{flag} {path}: file not found")
+    if a.audio is not None and Path(a.audio).suffix.lower() not in AUDIO_SUFFIXES:
+        p.error(f"--audio {a.audio}: expected an audio file ({', '.join(AUDIO_SUFFIXES)})")
+    if a.melody is not None and Path(a.melody).suffix.lower() not in MIDI_SUFFIXES + AUDIO_SUFFIXES:
+        p.error(f"--melody {a.melody}: expected MIDI ({', '.join(MIDI_SUFFIXES)}) or audio ({', '.join(AUDIO_SUFFIXES)})")
+    if Path(a.out).suffix.lower() != ".wav":
+        p.error(f"--out {a.out}: the output must be a .wav file")
+    if not Path(a.out).resolve().parent.is_dir():
+        p.error(f"--out {a.out}: folder {Path(a.out).resolve().parent} does not exist")
+    for flag in ("steps", "candidates"):
+        if getattr(a, flag) is not None and getattr(a, flag) < 1:
+            p.error(f"--{flag} must be >= 1")
+    if a.guidance is not None and a.guidance < 0:
+        p.error("--guidance must be >= 0")
+    if a.seconds is not None and a.seconds <= 0:
+        p.error("--seconds must be > 0")
+    if a.pipeline is not None and not (Path(a.pipeline) / CONFIG_FILE).exists():
+        p.error(f"--pipeline {a.pipeline}: not a saved pipeline folder (no {CONFIG_FILE})")
+
+
+def generate_main(argv: Sequence[str]) -> int:
+    """``mmgen generate --text "…" [--melody F.mid | --audio F.wav] --out out.wav [...]``; exit 2 on bad input."""
+    p = _parser()
+    a = p.parse_args(list(argv))
+    _check_args(p, a)
+    try:
+        melody = load_melody(a.melody) if a.melody else None
+    except (MelodyError, AudioError) as exc:
+        p.error(f"--melody: {exc}")
+    overrides = {k: v for k, v in dict(sampler=a.sampler, steps=a.steps, guidance=a.guidance,
+                                        candidates=a.candidates, seconds=a.seconds).items() if v is not None}
+    try:
+        if a.pipeline:
+            pipe = MMGenPipeline.from_pretrained(a.pipeline, **overrides, **({"mode": a.mode} if a.mode else {}))
+        else:
+
+            pipe = Stages(load_profile(a.profile, _overrides(a.overrides)), train_missing=False, progress=False).pipeline(a.mode, **overrides)
+        out = pipe(a.text, audio=a.audio, melody=melody, seed=a.seed)
+    except (CheckpointError, AudioError, MelodyError, FileNotFoundError) as exc:
+        print(f"mmgen generate: error: {exc}", file=sys.stderr)
+        return 2
+    save_audio(a.out, out.waveforms[0])
+    used = out.melody_ids[0] or "none (mode text)"
+    print(f"{a.out}: {out.waveforms.shape[1] / SAMPLE_RATE:.2f} s, mode {pipe.mode}, melody {used}")
+    return 0
 
 
 def _overrides(items: Sequence[str]) -> dict:
@@ -35,7 +127,7 @@ def cmd_notebooks(args: argparse.Namespace) -> int:
 
 def cmd_data(args: argparse.Namespace) -> int:
 
-    man = get_dataset(load_profile(args.profile, _overrides(args.overrides)))
+    man = Stages(load_profile(args.profile, _overrides(args.overrides))).dataset
     counts = {s: len(man.items(s)) for s in ("train", "valid", "test")}
     print(f"{man.path}: {counts}, {len(man.rejects())} rejected (see {man.rejects_path.name})")
     return 0

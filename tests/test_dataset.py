@@ -7,13 +7,13 @@ import pytest
 import soundfile as sf
 from conftest import synth
 
+from mmgen_core.checkpoints import CheckpointError
 from mmgen_core.config import load_profile
 from mmgen_core.data import (
     Item,
     Manifest,
     assign_splits,
     build_from_records,
-    get_dataset,
     read_folder,
     read_musicbench,
     read_musiccaps,
@@ -21,6 +21,7 @@ from mmgen_core.data import (
     segment_starts,
 )
 from mmgen_core.melody import Note, text_to_notes
+from mmgen_core.stages import Stages
 
 MELODY = [Note(60 + (i * 5) % 12, i * 0.45, i * 0.45 + 0.4) for i in range(12)]
 
@@ -74,7 +75,7 @@ def test_folder_reader_rejects_bad_items_and_resumes(tmp_path):
     assert "silent" in reasons["quiet"] and "unreadable" in reasons["broken"] and "caption" in reasons["sub-nocap"]
     assert len({it.split for it in items}) == 1  # clips of one track share a split
     # a second run resumes: nothing is redone or duplicated
-    (man.root / "complete.json").unlink()
+    (man.root / "done.json").unlink()
     man2 = build_from_records(tmp_path / "ds", read_folder(src, tmp_path / "caps.csv"), 5.0, progress=False)
     assert len(man2.items()) == 4 and len(man2.rejects()) == 3
 
@@ -121,10 +122,14 @@ def test_musicbench_and_official_readers(tmp_path):
         list(read_official(tmp_path / "bad.json"))
 
 
+def _dataset(profile, **kw):
+    return Stages(profile, progress=False, **kw).dataset
+
+
 def test_music21_dataset_builds_and_is_deterministic(tmp_path):
     over = {"data.n_clips": 4, "data.clip_seconds": 2.56, "data.max_works": 20}
-    a = get_dataset(load_profile("smoke", over, root=tmp_path / "a"), progress=False)
-    b = get_dataset(load_profile("smoke", over, root=tmp_path / "b"), progress=False)
+    a = _dataset(load_profile("smoke", over, root=tmp_path / "a"))
+    b = _dataset(load_profile("smoke", over, root=tmp_path / "b"))
     ia, ib = a.items(), b.items()
     assert len(ia) == 4 and [i.captions for i in ia] == [i.captions for i in ib]
     assert [i.melody for i in ia] == [i.melody for i in ib]
@@ -133,15 +138,17 @@ def test_music21_dataset_builds_and_is_deterministic(tmp_path):
         assert sr == 16000 and len(wav) == int(2.56 * 16000) and np.abs(wav).max() > 0.1
         assert text_to_notes(it.melody_gt) and (a.root / it.meta["score_midi"]).exists()
         assert it.meta["instrument"] in it.captions[0] or it.meta["instrument"] in it.captions[1]
-    # reused, not rebuilt
-    assert get_dataset(load_profile("smoke", over, root=tmp_path / "a"), progress=False).root == a.root
+    # reused, not rebuilt; a missing one is not built when building is off
+    assert _dataset(load_profile("smoke", over, root=tmp_path / "a"), train_missing=False).root == a.root
+    with pytest.raises(CheckpointError, match="mmgen data"):
+        _dataset(load_profile("smoke", over, root=tmp_path / "c"), train_missing=False)
 
 
 def test_unknown_source_and_missing_path_are_clear(tmp_path):
     with pytest.raises(ValueError, match="data.source"):
-        get_dataset(load_profile("smoke", {"data.source": "spotify"}, root=tmp_path))
+        _dataset(load_profile("smoke", {"data.source": "spotify"}, root=tmp_path))
     with pytest.raises(ValueError, match="data.path"):
-        get_dataset(load_profile("smoke", {"data.source": "folder"}, root=tmp_path))
+        _dataset(load_profile("smoke", {"data.source": "folder"}, root=tmp_path))
     with pytest.raises(FileNotFoundError, match="manifest"):
         Manifest(tmp_path / "nothing").items()
 

@@ -10,6 +10,7 @@ from conftest import synth
 from mmgen_core.alignment import CLMP, AlignmentConfig
 from mmgen_core.audio import save_audio
 from mmgen_core.checkpoints import CheckpointError
+from mmgen_core.cli import generate_main
 from mmgen_core.data import Item, Manifest, item_notes
 from mmgen_core.decoder import (
     Decoder,
@@ -24,10 +25,15 @@ from mmgen_core.melody import MelodyError, Note, notes_to_text, save_midi
 from mmgen_core.pipeline import (
     GenerationConfig,
     MMGenPipeline,
-    generate_main,
     load_melody,
     melody_adherence,
     score_melody_db,
+)
+from mmgen_core.pipeline.experiments import (
+    guidance_sweep,
+    mean_chroma,
+    sampler_sweep,
+    time_generation,
 )
 from mmgen_core.retrieval import VectorDB
 
@@ -181,16 +187,12 @@ def test_cli_generates_from_a_saved_pipeline(pipe, tmp_path, capsys):
     assert code == 0 and (tmp_path / "o.wav").exists() and "melody user" in capsys.readouterr().out
 
 
-def test_cli_without_trained_artifacts_names_the_notebook(tmp_path, monkeypatch, capsys):
-    """The profile's artifacts are missing: exit 2 and say which notebook builds them."""
-    import mmgen_core.pipeline as pl
-
-    def missing(*a, **k):
-        raise CheckpointError("artifacts/x: no trained decoder for profile 'smoke'; run notebook 05_decoder first")
-
-    monkeypatch.setattr(pl.MMGenPipeline, "from_profile", classmethod(lambda cls, *a, **k: missing()))
+def test_cli_on_a_fresh_checkout_fails_at_once_naming_what_to_run(tmp_path, monkeypatch, capsys):
+    """No artifacts at all: exit 2 with the command that builds the first missing stage, building nothing."""
+    monkeypatch.setenv("MMGEN_ROOT", str(tmp_path))
     code = generate_main(["--text", "a tune", "--out", str(tmp_path / "o.wav"), "--profile", "smoke"])
-    assert code == 2 and "05_decoder" in capsys.readouterr().err
+    assert code == 2 and "mmgen data" in capsys.readouterr().err
+    assert not list(tmp_path.rglob("*.wav"))  # the dataset was not rendered
 
 
 def test_melody_adherence_table(pipe, embedder, manifest):
@@ -199,6 +201,46 @@ def test_melody_adherence_table(pipe, embedder, manifest):
     assert set(df["source"]) == {"real audio", "decoder ceiling", "text", "mmgen+roll"} and len(df) == 8
     real = df[df.source == "real audio"]
     assert (real["chroma"] > real["chroma_other_melody"]).all()  # the synthetic clips do follow their notes
+
+
+def test_guidance_sweep_table(pipe, manifest):
+    items = manifest.items()[:2]
+    notes = [item_notes(manifest, it) for it in items]
+    df = guidance_sweep(pipe, items, notes, [1.0, 3.0], seed=0, steps=1)
+    assert list(df.columns) == ["guidance w", "chroma", "audio-text similarity"]
+    assert df["guidance w"].tolist() == [1.0, 3.0] and np.isfinite(df.drop(columns="guidance w").to_numpy()).all()
+    assert df["chroma"].between(0, 1).all() and df["audio-text similarity"].between(-1, 1).all()
+    direct = pipe([it.caption for it in items], melody=notes, seed=0, guidance=3.0, steps=1, candidates=1,
+                  progress=False)
+    assert df["chroma"].iloc[1] == pytest.approx(mean_chroma(direct.waveforms, notes))  # the sweep is that call
+
+
+def test_sampler_sweep_times_each_setting(pipe, manifest):
+    items = manifest.items()[:2]
+    notes = [item_notes(manifest, it) for it in items]
+    df = sampler_sweep(pipe, [it.caption for it in items], notes, [("ddim", 1, 0.0), ("dpm", 2, 1.0)],
+                       seconds=SECONDS, seed=0)
+    assert df[["sampler", "steps", "η"]].values.tolist() == [["ddim", 1, "0"], ["dpm", 2, "—"]]
+    t = df[f"seconds per {SECONDS:g} s clip"]
+    assert (t > 0).all() and np.allclose(df["RTF"], t / SECONDS)
+    assert df["chroma (2 clips)"].between(0, 1).all()
+
+
+def test_time_generation_warms_up_then_times_one_clip():
+    calls = []
+
+    def fake_pipe(text, **kw):
+        calls.append((text, kw))
+
+    dt = time_generation(fake_pipe, "a tune", seconds=2.5, seed=3, sampler="dpm", steps=7)
+    assert dt >= 0 and len(calls) == 2
+    (_, warm), (_, timed) = calls
+    assert warm["steps"] == 2 and timed["steps"] == 7  # the warm-up is short; the timed call uses the setting
+    assert all(kw["seconds"] == 2.5 and kw["candidates"] == 1 and kw["seed"] == 3 and kw["sampler"] == "dpm"
+               for _, kw in calls)
+    calls.clear()
+    time_generation(fake_pipe, "a tune", warmup=False, steps=7)
+    assert len(calls) == 1 and calls[0][1]["seconds"] == 10.24
 
 
 def test_recorded_melody_goes_through_basic_pitch(tmp_path, monkeypatch):

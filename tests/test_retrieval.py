@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from mmgen_core.checkpoints import CheckpointError
 from mmgen_core.config import load_profile
 from mmgen_core.reporting import plot_isr_latency
 from mmgen_core.retrieval import (
@@ -202,12 +203,13 @@ def test_run_grid_and_choose_config():
     plot_isr_latency(df)
 
 
-def test_choose_config_prefers_isr_then_latency():
+def test_choose_config_prefers_isr_then_grid_order():
     rows = [("flat", {}, 0.60, 1.0), ("ivf", {"nlist": 9, "nprobe": 1}, 0.40, 0.1),
             ("hnsw", {"M": 32, "ef_construction": 2048, "ef_search": 128}, 0.60, 0.5),
             ("hnsw", {"M": 16, "ef_construction": 64, "ef_search": 16}, 0.55, 0.2)]
     df = pd.DataFrame(rows, columns=["kind", "params", "isr", "ms_per_query"])
-    assert choose_config(df) == IndexConfig("hnsw", M=32, ef_construction=2048, ef_search=128)
+    assert choose_config(df) == IndexConfig("flat")  # tied with a faster HNSW: the fixed order wins, not latency
+    assert choose_config(df.iloc[::-1]) == IndexConfig("hnsw", M=32, ef_construction=2048, ef_search=128)
     df.loc[1, "isr"] = 0.7
     assert choose_config(df) == IndexConfig("ivf", nlist=9, nprobe=1)
 
@@ -285,6 +287,10 @@ class FakeRun:
         return self.sets[split]
 
 
+def _cfg(profile):
+    return profile.section("retrieval", RetrievalConfig)
+
+
 @pytest.fixture
 def stage_inputs(tmp_path):
     items = fake_items(60)
@@ -296,7 +302,7 @@ def test_load_or_build_database_builds_then_reuses(stage_inputs, monkeypatch):
     import mmgen_core.retrieval.stage as isr
 
     profile, run, manifest = stage_inputs
-    stage = load_or_build_database(profile, run, manifest, progress=False)
+    stage = load_or_build_database(_cfg(profile), run, manifest, profile.artifacts, progress=False)
     assert isinstance(stage, DatabaseStage) and not stage.reused and stage.selected_by == "isr"
     assert stage.folder.parent == profile.artifacts and stage.folder.name.startswith("retrieval-")
     assert len(stage.grid) == 3 and stage.config == stage.db.config
@@ -304,10 +310,10 @@ def test_load_or_build_database_builds_then_reuses(stage_inputs, monkeypatch):
     assert stage.db.ids == run.embeddings().ids and stage.db.tokens_of(5) == "<C4>,<5>,<79>"
     np.testing.assert_allclose(stage.db.vectors, run.embeddings().melody, atol=1e-6)
     files = {p.name for p in stage.folder.iterdir()}
-    assert {"grid.csv", "stage.json", "meta.json", "index.faiss", "vectors.npy"} <= files
+    assert {"grid.csv", "done.json", "meta.json", "index.faiss", "vectors.npy"} <= files
 
     monkeypatch.setattr(isr, "run_grid", lambda *a, **k: pytest.fail("a reused stage must not rerun the grid"))
-    again = load_or_build_database(profile, run, manifest, progress=False)
+    again = load_or_build_database(_cfg(profile), run, manifest, profile.artifacts, progress=False)
     assert again.reused and again.folder == stage.folder and again.config == stage.config
     pd.testing.assert_frame_equal(again.grid, stage.grid)
     q = run.embeddings().audio[:7]
@@ -316,38 +322,33 @@ def test_load_or_build_database_builds_then_reuses(stage_inputs, monkeypatch):
 
 def test_database_stage_rebuilds_when_inputs_change(stage_inputs):
     profile, run, manifest = stage_inputs
-    first = load_or_build_database(profile, run, manifest, progress=False)
-    retrained = FakeRun(run.folder, run.embeddings().ids, seed=5)  # same aligner folder, new weights
-    assert load_or_build_database(profile, retrained, manifest, progress=False).folder != first.folder
+    first = load_or_build_database(_cfg(profile), run, manifest, profile.artifacts, progress=False)
+    retrained = FakeRun(run.folder.with_name("alignment-def"), run.embeddings().ids, seed=5)  # another aligner
+    again = load_or_build_database(_cfg(profile), retrained, manifest, profile.artifacts, progress=False)
+    assert again.folder != first.folder
+    with pytest.raises(CheckpointError, match="04_retrieval_isr"):  # a missing database, and no building allowed
+        load_or_build_database(_cfg(profile), FakeRun(run.folder.with_name("alignment-x"), run.embeddings().ids),
+                               manifest, profile.artifacts, build_missing=False)
     fixed = load_profile("smoke", {"retrieval.index": {"kind": "hnsw", "M": 8, "ef_construction": 32,
                                                        "ef_search": 16}}, root=profile.root)
-    stage = load_or_build_database(fixed, run, manifest, progress=False)
+    stage = load_or_build_database(_cfg(fixed), run, manifest, fixed.artifacts, progress=False)
     assert stage.folder != first.folder and stage.grid is None and stage.selected_by == "profile"
     assert stage.config == IndexConfig("hnsw", M=8, ef_construction=32, ef_search=16)
-    assert load_or_build_database(fixed, run, manifest, progress=False).selected_by == "profile"
-
-
-def test_database_stage_loads_the_aligner_when_not_given(stage_inputs, monkeypatch):
-    import mmgen_core.retrieval.stage as alignment
-
-    profile, run, manifest = stage_inputs
-    calls = []
-    monkeypatch.setattr(alignment, "load_or_train_alignment",
-                        lambda prof, manifest=None, progress=True: calls.append(prof) or run)
-    stage = load_or_build_database(profile, manifest=manifest, progress=False)
-    assert calls == [profile] and len(stage.db) == 60
+    assert load_or_build_database(_cfg(fixed), run, manifest, fixed.artifacts).selected_by == "profile"
 
 
 def test_database_stage_bad_inputs(stage_inputs):
     profile, run, manifest = stage_inputs
     with pytest.raises(RetrievalError, match="no melody tower"):
-        load_or_build_database(profile, FakeRun(run.folder, run.embeddings().ids, melody=False), manifest)
+        load_or_build_database(_cfg(profile), FakeRun(run.folder, run.embeddings().ids, melody=False), manifest,
+                               profile.artifacts)
     with pytest.raises(RetrievalError, match="not in the manifest"):
-        load_or_build_database(profile, FakeRun(run.folder, ["t0", "zz"]), manifest)
+        load_or_build_database(_cfg(profile), FakeRun(run.folder, ["t0", "zz"]), manifest, profile.artifacts)
     items = fake_items(3)
     items[1].melody = None
     with pytest.raises(RetrievalError, match="no melody tokens"):
-        load_or_build_database(profile, FakeRun(run.folder, [it.id for it in items]), FakeManifest(items))
+        load_or_build_database(_cfg(profile), FakeRun(run.folder, [it.id for it in items]), FakeManifest(items),
+                               profile.artifacts)
 
 
 def test_retrieve_gives_ids_scores_embeddings_tokens():
@@ -441,7 +442,8 @@ def test_paper_comparison_and_choice_summary():
     cmp = paper_comparison(df)
     assert cmp["index (ours)"].tolist() == ["Flat", "HNSW M32 efC256 efS64", "IVF nlist9 nprobe1"]
     assert cmp["ISR (paper, MusicCaps)"].tolist() == [0.632, 0.632, 0.359]
-    text = choice_summary(df, choose_config(df))
+    assert choose_config(df) == IndexConfig("flat")
+    text = choice_summary(df, IndexConfig("hnsw", M=32, ef_construction=256, ef_search=64))
     assert "HNSW M32 efC256 efS64" in text and "tied with 1" in text and "Flat (exact) scores 0.600" in text
     assert "IVF nlist9 nprobe1 at 0.400" in text
     with pytest.raises(RetrievalError, match="not in the grid"):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import ClassVar
 
 JOINT_DIM = 512
 MELODY_TOWERS = ("official", "mean", "transformer")
@@ -51,6 +52,8 @@ class AlignmentConfig:
     checkpoint_every: int = 200  # steps between last/ checkpoints (also at every validation)
     log_every: int = 5
     compare: list[str] = field(default_factory=lambda: ["bimodal", "trimodal"])
+
+    UNKEYED: ClassVar[tuple[str, ...]] = ("compare", "log_every", "checkpoint_every")  # change no trained weights
 
     def __post_init__(self) -> None:
         if self.modalities not in ("atm", "at"):

@@ -1,7 +1,6 @@
 """The alignment stage: a profile's aligner variant, reused when unchanged, else trained, scored, exported."""
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -15,22 +14,18 @@ from mmgen_core.alignment.embeddings import (
     load_embeddings,
 )
 from mmgen_core.alignment.features import (
-    manifest_fingerprint,
     prepare_split,
 )
 from mmgen_core.alignment.model import CLMP
 from mmgen_core.alignment.train import TrainLog, train_alignment
+from mmgen_core.artifacts import StageDir, stage_dir
 from mmgen_core.checkpoints import (
     CheckpointError,
     load_state,
     load_weights,
     seed_everything,
 )
-from mmgen_core.config import Profile
 from mmgen_core.data.manifest import SPLITS, Manifest
-from mmgen_core.data.stage import get_dataset
-
-DONE = "done.json"
 
 
 def load_trained(model: CLMP, path: str | Path) -> CLMP:
@@ -56,38 +51,28 @@ class AlignmentRun:
         return load_embeddings(self.folder / "embeddings" / f"{split}.npz")
 
 
-def alignment_config(profile: Profile) -> AlignmentConfig:
-    """The profile's ``alignment`` section."""
-    return profile.section("alignment", AlignmentConfig)
+def alignment_dir(cfg: AlignmentConfig, manifest: Manifest, artifacts: Path, seed: int) -> StageDir:
+    """A variant's folder: keyed by its resolved config (less logging and the compare list), the seed and the data."""
+    return stage_dir(artifacts, "alignment", cfg, upstream=[manifest.root], seed=seed)
 
 
-def run_folder(profile: Profile, variant: str, manifest: Manifest) -> Path:
-    """Artifact folder of a variant: keyed by its resolved config, the seed, the clip length and the data."""
-    cfg = resolve_variant(alignment_config(profile), variant)
-    keyed = {k: v for k, v in asdict(cfg).items() if k != "compare"}
-    return profile.stage_dir("alignment", keyed, profile.seed, _clip_seconds(profile), manifest_fingerprint(manifest))
-
-
-def _clip_seconds(profile: Profile) -> float:
-    return float(profile.section("data")["clip_seconds"])
-
-
-def load_or_train_alignment(profile: Profile, variant: str = "trimodal", manifest: Manifest | None = None,
+def load_or_train_alignment(cfg: AlignmentConfig, variant: str, manifest: Manifest, clip_seconds: float,
+                            artifacts: Path, seed: int = 0, *, train_missing: bool = True,
                             progress: bool = True) -> AlignmentRun:
-    """The profile's aligner: reused when config and data are unchanged, else trained (resuming), scored, exported."""
-    if manifest is None:
-
-        manifest = get_dataset(profile)
-    cfg = resolve_variant(alignment_config(profile), variant)
-    folder = run_folder(profile, variant, manifest)
-    seed_everything(profile.seed)
-    model = CLMP(cfg, _clip_seconds(profile))
-    if (folder / DONE).exists():
-        done = json.loads((folder / DONE).read_text())
+    """One aligner variant: reused when config and data are unchanged, else trained (resuming), scored, exported."""
+    cfg = resolve_variant(cfg, variant)
+    stage = alignment_dir(cfg, manifest, artifacts, seed)
+    stage.require(train_missing, f"trained {variant!r} aligner", "run notebook 03_alignment "
+                  "(or `mmgen notebooks --only 03`) first")
+    folder = stage.path
+    seed_everything(seed)
+    model = CLMP(cfg, clip_seconds)
+    if stage.done:
+        done = stage.info()
         return AlignmentRun(variant, cfg, folder, load_trained(model, folder / "best"), TrainLog(**done["log"]),
                             done["test"], done["n_test"])
     data = {s: prepare_split(model, manifest, s) for s in SPLITS}
-    log = train_alignment(model, data["train"], data["valid"], folder, profile.seed, progress=progress)
+    log = train_alignment(model, data["train"], data["valid"], folder, seed, progress=progress)
     if not (folder / "best" / "state.json").exists():
         raise CheckpointError(f"{folder}: training ended without a best checkpoint; delete the folder and retrain")
     load_trained(model, folder / "best")
@@ -97,7 +82,7 @@ def load_or_train_alignment(profile: Profile, variant: str = "trimodal", manifes
         for split, d in data.items():
             if len(d):
                 export_embeddings(model, d, folder / "embeddings" / f"{split}.npz")
-        (folder / DONE).write_text(json.dumps({"variant": variant, "config": asdict(cfg), "log": asdict(log),
-                                               "test": test, "n_test": len(data["test"])}, indent=1))
+        stage.finish({"variant": variant, "config": asdict(cfg), "log": asdict(log), "test": test,
+                      "n_test": len(data["test"])})
     state.wait_for_everyone()
     return AlignmentRun(variant, cfg, folder, model, log, test, len(data["test"]))

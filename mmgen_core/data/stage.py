@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mmgen_core.artifacts import build_lock
+from mmgen_core.artifacts import StageDir, build_lock, stage_dir
 from mmgen_core.data.config import DataConfig
 from mmgen_core.data.manifest import Manifest
 from mmgen_core.data.sources.folder import read_folder
@@ -17,20 +17,24 @@ DATASET_VERSION = 3  # bump when the builders change what they write, so old art
 SOURCES = ("music21", "folder", "musiccaps", "musicbench", "official")
 
 
-def get_dataset(profile, progress: bool = True) -> Manifest:
-    """The profile's dataset: built on first use (resuming a partial build), then reused."""
-    cfg: DataConfig = profile.section("data", DataConfig)
+def dataset_dir(cfg: DataConfig, artifacts: Path, seed: int) -> StageDir:
+    """The dataset's folder: keyed by its config, the seed and the builders' version."""
+    return stage_dir(artifacts, "data", cfg, seed=seed, version=DATASET_VERSION)
+
+
+def get_dataset(cfg: DataConfig, artifacts: Path, seed: int = 0, *, progress: bool = True,
+                build_missing: bool = True) -> Manifest:
+    """The dataset of ``cfg``: built on first use (resuming a partial build), then reused."""
     if cfg.source not in SOURCES:
         raise ValueError(f"data.source must be one of {SOURCES}, not {cfg.source!r}")
-    root = profile.stage_dir("data", cfg, profile.seed, DATASET_VERSION)
-    with build_lock(root):  # two notebooks opened at once must not both append to one manifest
-        return _build(root, cfg, profile.seed, progress)
+    stage = dataset_dir(cfg, artifacts, seed)
+    stage.require(build_missing, "dataset", "build it with `mmgen data --profile <profile>` or notebook 02_dataset")
+    with build_lock(stage.path):  # two notebooks opened at once must not both append to one manifest
+        return _build(stage.path, cfg, seed, progress)
 
 
 def _build(root: Path, cfg: DataConfig, seed: int, progress: bool) -> Manifest:
-
     if cfg.source == "music21":
-
         return build_music21(root, cfg, seed=seed, progress=progress)
     if not cfg.path:
         raise ValueError(f"data.source={cfg.source!r} needs data.path (and usually data.audio_dir); "

@@ -13,16 +13,15 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
+from mmgen_core.artifacts import StageDir, atomic_write, keyed_fields, stage_dir
 from mmgen_core.audio.frontend import (
     AUDIOLDM_MEL,
     clip_frames,
     mels_of,
 )
-from mmgen_core.checkpoints import CheckpointError
-from mmgen_core.config import Profile
 from mmgen_core.data.manifest import Manifest, load_clips
-from mmgen_core.data.stage import get_dataset
 from mmgen_core.decoder.decoder import Decoder
 from mmgen_core.decoder.vae import MelNorm, VAEConfig, load_vae, train_vae
 from mmgen_core.decoder.vocoder import (
@@ -35,17 +34,10 @@ from mmgen_core.decoder.vocoder import (
 FORMAT = 2  # bump when saved decoder artifacts change meaning (it is part of the artifact key)
 
 
-def vae_config(profile: Profile) -> VAEConfig:
-    return profile.section("vae", VAEConfig)
-
-
-def vocoder_config(profile: Profile) -> VocoderConfig:
-    return profile.section("vocoder", VocoderConfig)
-
-
 @dataclass
 class DecoderReport:
     """What building the decoder measured: losses, throughput, the vocoder decision, reconstruction."""
+
     vae_history: list[dict] = field(default_factory=list)
     vocoder_history: list[dict] = field(default_factory=list)
     vae_samples_per_s: float = float("nan")
@@ -53,61 +45,72 @@ class DecoderReport:
     vocoder_table: list[dict] = field(default_factory=list)
     chosen_vocoder: str = ""
     vae_recon_l1: float = float("nan")
+    folder: str = ""  # the stage folder's name: the key downstream stages are keyed by
 
 
-def decoder_dir(profile: Profile, manifest: Manifest) -> Path:
-    """Artifacts of the decoder stage, keyed by the dataset (its folder is keyed by its own config
-    and version), the mel front end, the VAE and vocoder configs and the seed."""
-    return profile.stage_dir("decoder", Path(manifest.root).name, asdict(AUDIOLDM_MEL), vae_config(profile),
-                             vocoder_config(profile), profile.seed, FORMAT)
+def decoder_dir(vae: VAEConfig, vocoder: VocoderConfig, manifest: Manifest, artifacts: Path, seed: int) -> StageDir:
+    """The decoder's folder: keyed by the data, the mel front end, what trains the VAE and vocoder, and the seed.
+    Checkpoint cadence and the number of clips the vocoder choice is scored on change no trained weights."""
+    trained = [{k: v for k, v in keyed_fields(c).items() if k not in _UNKEYED} for c in (vae, vocoder)]
+    return stage_dir(artifacts, "decoder", *trained, upstream=[manifest.root], mel=asdict(AUDIOLDM_MEL), seed=seed,
+                     format=FORMAT)
 
 
-def load_or_train_decoder(profile: Profile, manifest: Manifest | None = None,
-                          train_missing: bool = True) -> tuple[Decoder, DecoderReport]:
-    """The profile's decoder: loaded from its artifacts, from ``pretrained`` folders, or trained now.
+_UNKEYED = ("checkpoint_every", "eval_clips")
 
-    Training: the VAE and the small HiFi-GAN on the training split; then both vocoders are scored on
-    test clips and ``vocoder.kind='auto'`` keeps the better one (both stay on disk).
+
+def load_or_train_decoder(vae_cfg: VAEConfig, vocoder_cfg: VocoderConfig, manifest: Manifest, clip_seconds: float,
+                          artifacts: Path, seed: int = 0, *, train_missing: bool = True) -> tuple[Decoder, DecoderReport]:
+    """The decoder: loaded from its artifacts, from ``pretrained`` folders, or trained now.
+
+    Training: the VAE and the small HiFi-GAN on the training split. Both vocoders stay on disk; with
+    ``vocoder.kind='auto'`` the one that resynthesises ``eval_clips`` *validation* clips better is used
+    (the choice is re-made, not retrained, when ``eval_clips`` changes).
     """
-    if manifest is None:
+    stage = decoder_dir(vae_cfg, vocoder_cfg, manifest, artifacts, seed)
+    out = stage.path
+    stage.require(train_missing, "trained decoder", "run notebook 05_decoder (or `mmgen notebooks --only 05`) first")
+    frames = clip_frames(clip_seconds)
+    _, valid_wavs = load_clips(manifest, "valid", frames, limit=vocoder_cfg.eval_clips)
+    valid_mels = mels_of(valid_wavs)
+    if stage.done:
+        report = DecoderReport(**stage.info())
+        vocoders = {p.name: Vocoder.from_pretrained(p) for p in sorted((out / "vocoders").iterdir())}
+    else:
+        report, vae, norm, vocoders = _train(vae_cfg, vocoder_cfg, manifest, frames, out, seed)
+        Decoder(vae, vocoders["griffinlim"], norm).save_pretrained(out / "final")
+        for name, voc in vocoders.items():
+            voc.save_pretrained(out / "vocoders" / name)
+        report.folder = out.name
+        stage.finish(asdict(report))
+    choice = out / f"vocoder_choice-{len(valid_wavs)}.json"
+    if not choice.exists():
+        best, table = choose_vocoder(vocoders, valid_wavs, valid_mels)
+        atomic_write(choice, lambda p: p.write_text(json.dumps({"best": best, "table": table.to_dict("records")})))
+    picked = json.loads(choice.read_text())
+    report.vocoder_table = picked["table"]
+    report.chosen_vocoder = picked["best"] if vocoder_cfg.kind == "auto" else vocoder_cfg.kind
+    final = Decoder.from_pretrained(out / "final")
+    dec = Decoder(final.vae, vocoders[report.chosen_vocoder], final.norm)
+    report.vae_recon_l1 = float((dec.decode(dec.encode(valid_mels)) - valid_mels).abs().mean())
+    return dec, report
 
-        manifest = get_dataset(profile)
-    vcfg, ocfg = vae_config(profile), vocoder_config(profile)
-    out = decoder_dir(profile, manifest)
-    report_path = out / "report.json"
-    if report_path.exists():
-        dec = Decoder.from_pretrained(out / "final")
-        return dec, DecoderReport(**json.loads(report_path.read_text()))
-    if not train_missing:
-        raise CheckpointError(f"{out}: no trained decoder for profile {profile.name!r}; run notebook 05_decoder "
-                              "(or `mmgen notebooks --only 05`) first")
-    frames = clip_frames(float(profile.section("data")["clip_seconds"]))
+
+def _train(vae_cfg: VAEConfig, vocoder_cfg: VocoderConfig, manifest: Manifest, frames: int, out: Path,
+           seed: int) -> tuple[DecoderReport, Any, MelNorm, dict[str, Vocoder]]:
+    """Train (or load) the VAE and the vocoders on the training split."""
     report = DecoderReport()
     _, train_wavs = load_clips(manifest, "train", frames)
     train_mels = mels_of(train_wavs)
-    _, test_wavs = load_clips(manifest, "test", frames, limit=ocfg.eval_clips)
-    test_mels = mels_of(test_wavs)
-
-    if vcfg.pretrained:  # keeps the checkpoint's own scaling factor and normalisation
-        vae, norm = load_vae(vcfg.pretrained), MelNorm.load(Path(vcfg.pretrained) / "vae")
+    if vae_cfg.pretrained:  # keeps the checkpoint's own scaling factor and normalisation
+        vae, norm = load_vae(vae_cfg.pretrained), MelNorm.load(Path(vae_cfg.pretrained) / "vae")
     else:
-        vae, norm, report.vae_history, report.vae_samples_per_s = train_vae(train_mels, vcfg, out / "vae_ckpt",
-                                                                            profile.seed)
-
-    vocoders = {"griffinlim": Vocoder("griffinlim", griffin_lim_iters=ocfg.griffin_lim_iters)}
-    if ocfg.pretrained:
-        vocoders["hifigan"] = Vocoder.from_pretrained(Path(ocfg.pretrained) / "vocoder")
-    elif ocfg.kind != "griffinlim":
+        vae, norm, report.vae_history, report.vae_samples_per_s = train_vae(train_mels, vae_cfg, out / "vae_ckpt", seed)
+    vocoders = {"griffinlim": Vocoder("griffinlim", griffin_lim_iters=vocoder_cfg.griffin_lim_iters)}
+    if vocoder_cfg.pretrained:
+        vocoders["hifigan"] = Vocoder.from_pretrained(Path(vocoder_cfg.pretrained) / "vocoder")
+    elif vocoder_cfg.kind != "griffinlim":
         model, report.vocoder_history, report.vocoder_samples_per_s = train_hifigan(
-            train_wavs, train_mels, ocfg, out / "vocoder_ckpt", profile.seed)
-        vocoders["hifigan"] = Vocoder("hifigan", model, ocfg.griffin_lim_iters)
-    best, table = choose_vocoder(vocoders, test_wavs, test_mels)
-    report.vocoder_table = table.to_dict("records")
-    report.chosen_vocoder = best if ocfg.kind == "auto" else ocfg.kind
-    dec = Decoder(vae, vocoders[report.chosen_vocoder], norm)
-    report.vae_recon_l1 = float((dec.decode(dec.encode(test_mels)) - test_mels).abs().mean())
-    dec.save_pretrained(out / "final")
-    for name, voc in vocoders.items():
-        voc.save_pretrained(out / "vocoders" / name)
-    report_path.write_text(json.dumps(asdict(report)))
-    return dec, report
+            train_wavs, train_mels, vocoder_cfg, out / "vocoder_ckpt", seed)
+        vocoders["hifigan"] = Vocoder("hifigan", model, vocoder_cfg.griffin_lim_iters)
+    return report, vae, norm, vocoders

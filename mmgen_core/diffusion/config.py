@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 MODES = ("text", "mmgen", "mmgen+roll")
 ROLL_KINDS = ("mel", "chroma")
@@ -41,6 +41,8 @@ class DiffusionConfig:
     ema_decay: float = 0.999
     checkpoint_every: int = 200
     pretrained: str | None = None
+
+    UNKEYED: ClassVar[tuple[str, ...]] = ("modes", "checkpoint_every")  # each mode is its own artifact
 
     def __post_init__(self) -> None:
         bad = [m for m in self.modes if m not in MODES]

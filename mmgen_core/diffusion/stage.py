@@ -20,56 +20,69 @@ which is what the roll must match anyway; ``train_query: audio`` + ``train_melod
 the official recipe (``paper`` profile)."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from diffusers import (
     UNet2DConditionModel,
 )
 
-from mmgen_core.checkpoints import CheckpointError
-from mmgen_core.decoder.stage import decoder_dir
+from mmgen_core.alignment.stage import AlignmentRun
+from mmgen_core.artifacts import StageDir, stage_dir
+from mmgen_core.data.manifest import Manifest
+from mmgen_core.decoder.decoder import Decoder
+from mmgen_core.decoder.stage import DecoderReport
 from mmgen_core.diffusion.conditioning import ConditionData, build_condition_data
 from mmgen_core.diffusion.config import DiffusionConfig, check_mode
 from mmgen_core.diffusion.train import train_unet
 from mmgen_core.diffusion.unet import load_unet
+from mmgen_core.retrieval.stage import DatabaseStage
 
 FORMAT = 1  # bump when saved diffusion artifacts change meaning (it is part of the artifact key)
 
 
-def diffusion_config(profile) -> DiffusionConfig:
-    return profile.section("diffusion", DiffusionConfig)
+CONDITION_FIELDS = ("roll", "embed_dim", "train_query", "train_melody")  # what the training conditions depend on
 
 
-def diffusion_dir(profile, manifest) -> Path:
-    """Artifacts of the diffusion stage, keyed by dataset, decoder, alignment and diffusion configs."""
-    return profile.stage_dir("diffusion", Path(manifest.root).name, decoder_dir(profile, manifest).name,
-                             profile.section("alignment"), diffusion_config(profile), profile.seed, FORMAT)
+def conditions_dir(cfg: DiffusionConfig, manifest: Manifest, decoder_folder: str, alignment_folder: Path,
+                   database_folder: Path | None, artifacts: Path, seed: int) -> StageDir:
+    """The training conditions' folder: latents, rolls and (q, r) rows, keyed by what makes them and the stages
+    they read (the melody database only when r is retrieved, as in the authors' recipe)."""
+    upstream = [manifest.root, decoder_folder, alignment_folder] + ([database_folder] if database_folder else [])
+    return stage_dir(artifacts, "conditions", {k: getattr(cfg, k) for k in CONDITION_FIELDS}, upstream=upstream,
+                     seed=seed, format=FORMAT)
 
 
-def load_or_train_unet(profile, mode: str, decoder, embedder, manifest, *, db=None,
-                       train_missing: bool = True, stop_at: int | None = None) -> tuple[UNet2DConditionModel, dict]:
-    """One mode's UNet from the profile's artifacts, trained now (and saved) when missing.
+def unet_dir(cfg: DiffusionConfig, mode: str, conditions: StageDir, artifacts: Path, seed: int) -> StageDir:
+    """One mode's UNet folder: keyed by the diffusion config (less the mode list and checkpoint cadence),
+    the mode and the conditions it trains on."""
+    return stage_dir(artifacts, "unet-" + check_mode(mode).replace("+", "_"), cfg, upstream=[conditions],
+                     seed=seed, format=FORMAT)
 
-    Returns the UNet (EMA weights) and its report: loss history and training samples/s.
-    """
-    cfg = diffusion_config(profile)
-    out = diffusion_dir(profile, manifest)
-    final = out / check_mode(mode).replace("+", "_")
-    if (final / "report.json").exists():
-        return load_unet(final), json.loads((final / "report.json").read_text())
-    if not train_missing:
-        raise CheckpointError(f"{final}: no trained {mode!r} UNet for profile {profile.name!r}; run notebook "
-                              "06_diffusion (or `mmgen notebooks --only 06`) first")
-    data_path = out / "conditions.safetensors"
-    if data_path.exists():
+
+def load_or_train_unet(cfg: DiffusionConfig, mode: str, manifest: Manifest, decoder: Decoder,
+                       decoder_report: DecoderReport, run: AlignmentRun, database: DatabaseStage | None,
+                       clip_seconds: float, artifacts: Path, seed: int = 0, *, train_missing: bool = True,
+                       stop_at: int | None = None) -> tuple[UNet2DConditionModel, dict]:
+    """One mode's UNet, trained now (and saved) when missing; returns it (EMA weights) and its report
+    (loss history, training samples/s)."""
+    if cfg.train_melody == "retrieved" and database is None:
+        raise ValueError("diffusion.train_melody='retrieved' needs the melody database (database=...)")
+    cond = conditions_dir(cfg, manifest, decoder_report.folder, run.folder, database.folder if database else None,
+                          artifacts, seed)
+    stage = unet_dir(cfg, mode, cond, artifacts, seed)
+    if stage.done:
+        return load_unet(stage.path), stage.info()
+    stage.require(train_missing, f"trained {mode!r} UNet", "run notebook 06_diffusion (or `mmgen notebooks --only 06`)")
+    data_path = cond.path / "conditions.safetensors"
+    if cond.done:
         data = ConditionData.load(data_path)
     else:
-        data = build_condition_data(cfg, decoder, embedder, manifest, float(profile.section("data")["clip_seconds"]), db)
+        data = build_condition_data(cfg, decoder, run.model, manifest, clip_seconds, database.db if database else None)
         data.save(data_path)
-    unet, history, sps = train_unet(data, cfg, mode, out / f"ckpt_{final.name}", profile.seed, stop_at)
+        cond.finish({"rows": len(data.item), "clips": len(data.latents)})
+    unet, history, sps = train_unet(data, cfg, mode, stage.path / "ckpt", seed, stop_at)
     report = {"mode": mode, "history": history, "samples_per_s": sps, "steps": cfg.steps}
     if stop_at is None or stop_at >= cfg.steps:
-        unet.save_pretrained(final / "unet")
-        (final / "report.json").write_text(json.dumps(report))
+        unet.save_pretrained(stage.path / "unet")
+        stage.finish(report)
     return unet, report

@@ -19,7 +19,7 @@ from diffusers import UNet2DConditionModel
 
 from mmgen_core.alignment.config import AlignmentConfig
 from mmgen_core.alignment.model import CLMP
-from mmgen_core.alignment.stage import load_or_train_alignment, load_trained
+from mmgen_core.alignment.stage import load_trained
 from mmgen_core.audio.frontend import clip_frames
 from mmgen_core.audio.io import (
     SAMPLE_RATE,
@@ -27,9 +27,7 @@ from mmgen_core.audio.io import (
 )
 from mmgen_core.checkpoints import CheckpointError, save_state
 from mmgen_core.data.manifest import item_notes
-from mmgen_core.data.stage import get_dataset
 from mmgen_core.decoder.decoder import Decoder
-from mmgen_core.decoder.stage import load_or_train_decoder
 from mmgen_core.diffusion.conditioning import condition, melody_features
 from mmgen_core.diffusion.config import (
     GUIDANCE_FORMS,
@@ -38,13 +36,11 @@ from mmgen_core.diffusion.config import (
     check_mode,
 )
 from mmgen_core.diffusion.sampling import sample_latents
-from mmgen_core.diffusion.stage import diffusion_config, load_or_train_unet
 from mmgen_core.diffusion.unet import load_unet
 from mmgen_core.melody.extract import extract_notes
 from mmgen_core.melody.notes import MelodyError, Note, clip_notes, load_midi
 from mmgen_core.melody.tokens import notes_to_text, text_to_notes
 from mmgen_core.retrieval.index import VectorDB
-from mmgen_core.retrieval.stage import load_or_build_database
 
 MIDI_SUFFIXES = (".mid", ".midi")
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
@@ -243,34 +239,3 @@ class MMGenPipeline:
                                   f"not {gen.mode!r}; save one per mode")
         return cls(load_unet(folder), Decoder.from_pretrained(folder), embedder, VectorDB.load(folder / "melody_db"),
                    DiffusionConfig(**meta["diffusion"]), gen, float(meta["clip_seconds"]))
-
-    @classmethod
-    def from_profile(cls, profile, mode: str | None = None, *, train_missing: bool = True,
-                     **generation: Any) -> "MMGenPipeline":
-        """The profile's pipeline for one mode: ``generation.pretrained`` if set, else its artifacts
-        (trained when missing and ``train_missing``; otherwise a clear error naming the notebook)."""
-        gcfg = replace(profile.section("generation", GenerationConfig), **generation, **({"mode": mode} if mode else {}))
-        if gcfg.pretrained:
-            return cls.from_pretrained(gcfg.pretrained, **{k: v for k, v in asdict(gcfg).items() if k != "pretrained"})
-        return load_pipelines(profile, [gcfg.mode], train_missing=train_missing, **generation)[gcfg.mode]
-
-
-def load_pipelines(profile, modes: Sequence[str] | None = None, *, train_missing: bool = True,
-                   **generation: Any) -> dict[str, MMGenPipeline]:
-    """One pipeline per conditioning mode (default: the profile's ``diffusion.modes``), sharing the
-    dataset, decoder, aligner and melody database; missing stages are trained unless ``train_missing``
-    is False."""
-
-    dcfg = diffusion_config(profile)
-    gcfg = replace(profile.section("generation", GenerationConfig), **generation)
-    manifest = get_dataset(profile, progress=False)
-    decoder, _ = load_or_train_decoder(profile, manifest, train_missing=train_missing)
-    run = load_or_train_alignment(profile, manifest=manifest, progress=False)
-    embedder = run.model
-    db = score_melody_db(load_or_build_database(profile, run=run, manifest=manifest, progress=False).db, manifest)
-    clip_seconds = float(profile.section("data")["clip_seconds"])
-    pipes = {}
-    for mode in modes or dcfg.modes:
-        unet, _ = load_or_train_unet(profile, mode, decoder, embedder, manifest, db=db, train_missing=train_missing)
-        pipes[mode] = MMGenPipeline(unet, decoder, embedder, db, dcfg, replace(gcfg, mode=mode), clip_seconds)
-    return pipes

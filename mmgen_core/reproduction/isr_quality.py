@@ -11,20 +11,18 @@ from tqdm.auto import tqdm
 
 from mmgen_core.audio.io import load_audio
 from mmgen_core.evaluation.evaluate import EvaluationConfig, evaluate_set
-from mmgen_core.pipeline.pipeline import MMGenPipeline
-from mmgen_core.reproduction.table1 import ResultsConfig, _manifest
+from mmgen_core.reproduction.table1 import ResultsConfig
 from mmgen_core.retrieval.index import IndexConfig, VectorDB
+from mmgen_core.stages import Stages
 
 
-def isr_vs_quality(profile, grid: pd.DataFrame, progress: bool = True, by: str = "isr") -> pd.DataFrame:
+def isr_vs_quality(stages: Stages, grid: pd.DataFrame, cfg: ResultsConfig, eval_cfg: EvaluationConfig,
+                   progress: bool = True, by: str = "isr") -> pd.DataFrame:
     """Generate with MMGen under each retrieval configuration of the grid and measure FAD: does a
     configuration with a higher Intersection Rate give better music (the paper's claim)?"""
-
-    cfg = profile.section("results", ResultsConfig)
-    eval_cfg = profile.section("evaluation", EvaluationConfig)
-    pipe = MMGenPipeline.from_profile(profile, "mmgen")
+    pipe = stages.pipeline("mmgen")
     base = pipe.melody_db
-    manifest = _manifest(profile)
+    manifest = stages.dataset
     items = manifest.items("test")[:cfg.isr_clips or None]
     refs = [load_audio(manifest.audio_path(it)) for it in items]
     captions = [it.caption for it in items]

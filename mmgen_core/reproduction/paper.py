@@ -48,7 +48,7 @@ def paper_comparison(df: pd.DataFrame) -> pd.DataFrame:
             group = group[[p.get("nprobe") == 1 for p in group["params"]]]
         if group.empty:
             continue
-        best = group.sort_values(["isr", "ms_per_query"], ascending=[False, True]).iloc[0]
+        best = group.sort_values("isr", ascending=False, kind="stable").iloc[0]
         rows.append({"index (ours)": best["label"], "ISR (ours)": best["isr"],
                      "per-item ISR (ours)": best["isr_per_item"], "index (paper)": paper[kind]["label"],
                      "ISR (paper, MusicCaps)": paper[kind]["isr"]})

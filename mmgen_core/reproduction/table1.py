@@ -15,15 +15,13 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from mmgen_core.audio.frontend import mels_of
 from mmgen_core.audio.io import load_audio
 from mmgen_core.data.manifest import item_notes
-from mmgen_core.data.stage import get_dataset
 from mmgen_core.evaluation.evaluate import EvaluationConfig, evaluate_set
 from mmgen_core.evaluation.melody_metrics import chroma_similarity
 from mmgen_core.melody.extract import default_extractor
 from mmgen_core.melody.notes import Note, note_scores
-from mmgen_core.pipeline.pipeline import MMGenPipeline
+from mmgen_core.stages import Stages
 
 # system → (UNet conditioning mode, where its melody comes from)
 SYSTEMS: dict[str, tuple[str, str | None]] = {
@@ -75,13 +73,12 @@ def score_clips(wavs: Sequence[np.ndarray], refs: Sequence[np.ndarray], captions
     return row
 
 
-def table1_runs(profile, progress: bool = True) -> pd.DataFrame:
+def table1_runs(stages: Stages, cfg: ResultsConfig, eval_cfg: EvaluationConfig,
+                progress: bool = True) -> pd.DataFrame:
     """One row per (system, seed) with every metric; the decoder ceiling once (it has no seed)."""
-    cfg = profile.section("results", ResultsConfig)
-    eval_cfg = profile.section("evaluation", EvaluationConfig)
-    pipes = {mode: MMGenPipeline.from_profile(profile, mode) for mode in {m for m, _ in SYSTEMS.values()}}
+    pipes = stages.pipelines(sorted({m for m, _ in SYSTEMS.values()}))
     any_pipe = next(iter(pipes.values()))
-    manifest = _manifest(profile)
+    manifest = stages.dataset
     items = eval_items(manifest, cfg)
     refs = [load_audio(manifest.audio_path(it)) for it in items]
     captions = [it.caption for it in items]
@@ -95,11 +92,7 @@ def table1_runs(profile, progress: bool = True) -> pd.DataFrame:
         cond = None if source is None else gen.melodies
         rows.append({"system": system, "seed": seed,
                      **score_clips(list(gen.waveforms), refs, captions, targets, cond, any_pipe.embedder, eval_cfg)})
-    dec = any_pipe.decoder
-    with torch.no_grad():
-
-        mels = mels_of(torch.from_numpy(np.stack(refs)))
-        ceiling = dec.vocode(dec.decode(dec.encode(mels))).numpy()
+    ceiling = any_pipe.decoder.resynthesize(torch.from_numpy(np.stack(refs))).numpy()
     rows.append({"system": CEILING, "seed": np.nan,
                  **score_clips(list(ceiling), refs, captions, targets, targets, any_pipe.embedder, eval_cfg)})
     return pd.DataFrame(rows)
@@ -115,8 +108,3 @@ def summarize(runs: pd.DataFrame, metrics: Sequence[str] = METRICS) -> pd.DataFr
         out[m] = [("n/a" if np.isnan(a) else f"{a:.3f}" if np.isnan(b) else f"{a:.3f} ± {b:.3f}")
                   for a, b in zip(mean[m].values, sd[m].values)]
     return out
-
-
-def _manifest(profile):
-
-    return get_dataset(profile, progress=False)

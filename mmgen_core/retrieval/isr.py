@@ -133,10 +133,12 @@ def run_grid(melody_vecs: np.ndarray, audio_vecs: np.ndarray, ids: Sequence[str]
 
 
 def choose_config(df: pd.DataFrame, by: str = "isr") -> IndexConfig:
-    """The configuration with the highest ISR (as the paper chooses); ties go to lower latency."""
+    """The configuration with the highest ISR (as the paper chooses). Ties go to the first in grid order
+    (exact search first, then cheaper configurations by construction), never to measured latency: that is
+    noise, and a rerun must choose the same index."""
     if df.empty:
         raise RetrievalError("the grid table is empty; run run_grid with at least one config")
-    ranked = df.assign(_score=df[by].round(9)).sort_values(["_score", "ms_per_query"], ascending=[False, True])
+    ranked = df.assign(_score=df[by].round(9)).sort_values("_score", ascending=False, kind="stable")
     best = ranked.iloc[0]
     return IndexConfig(kind=best["kind"], **best["params"])
 
@@ -185,8 +187,7 @@ def choice_summary(df: pd.DataFrame, chosen: IndexConfig, by: str = "isr") -> st
     text = (f"Picked **{row['label']}**: highest {'ISR (eq. 8)' if by == 'isr' else 'per-item ISR'} "
             f"= {row[by]:.3f}")
     if ties:
-        text += (f", tied with {ties} other configuration(s), so the faster one "
-                 f"({row['ms_per_query']:.3g} ms/query) wins")
+        text += f", tied with {ties} other configuration(s); ties go to the first in grid order (exact first)"
     if not flat.empty and chosen.kind != "flat":
         text += f"; Flat (exact) scores {flat.iloc[0][by]:.3f}"
     if df[by].round(9).nunique() == 1:

@@ -1,7 +1,6 @@
 """The retrieval stage: the profile's melody database, built once (index chosen by ISR) and reused."""
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,15 +9,12 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from mmgen_core.alignment.stage import load_or_train_alignment
-from mmgen_core.artifacts import atomic_write
-from mmgen_core.data.stage import get_dataset
+from mmgen_core.artifacts import atomic_write, stage_dir
 from mmgen_core.retrieval.config import RetrievalConfig
 from mmgen_core.retrieval.index import IndexConfig, RetrievalError, VectorDB, _unit_rows
 from mmgen_core.retrieval.isr import choose_config, grid_from_config, run_grid
 
 GRID_FILE = "grid.csv"
-STAGE_FILE = "stage.json"
 
 
 @dataclass
@@ -30,14 +26,6 @@ class DatabaseStage:
     folder: Path
     selected_by: str = "isr"   # the grid column that chose the index, or "profile" (a fixed index)
     reused: bool = False       # loaded from ``folder`` rather than built now
-
-
-def embeddings_fingerprint(ids: Sequence[str], *arrays: np.ndarray) -> str:
-    """A short hash of ids and vectors: a retrained aligner (same folder, new weights) rebuilds the database."""
-    h = hashlib.sha1("\n".join(map(str, ids)).encode())
-    for a in arrays:
-        h.update(np.ascontiguousarray(a, dtype=np.float32).tobytes())
-    return h.hexdigest()[:12]
 
 
 def save_grid(df: pd.DataFrame, path: str | Path) -> Path:
@@ -69,37 +57,28 @@ def _train_tokens(manifest: Any, ids: Sequence[str]) -> list[str]:
     return tokens
 
 
-def load_or_build_database(profile: Any, run: Any = None, manifest: Any = None,
-                           progress: bool = True) -> DatabaseStage:
-    """The profile's melody database (docs/method.md §2.3), reused from its artifact folder when unchanged.
+def load_or_build_database(cfg: RetrievalConfig, run: Any, manifest: Any, artifacts: Path, *,
+                           build_missing: bool = True, progress: bool = True) -> DatabaseStage:
+    """The melody database (docs/method.md §2.3) of the tri-modal aligner ``run``, reused when unchanged.
 
-    Built from the train-split melody embeddings of the tri-modal aligner (``run``, default
-    ``load_or_train_alignment(profile)``) with each item's melody token text. With
-    ``retrieval.index: auto`` the profile's grid runs on train melody vs audio embeddings and the
-    index with the highest ISR (``retrieval.select_by``; ties: lower latency) is built, as the paper
-    chooses; otherwise the configured index is built. The folder (keyed by the retrieval config, the
-    aligner's folder and the embeddings) holds the index files, ``grid.csv`` and ``stage.json``.
+    Built from the train-split melody embeddings with each item's melody token text. With
+    ``retrieval.index: auto`` the grid runs on train melody vs audio embeddings and the index with the
+    highest ISR (``retrieval.select_by``; ties: the first in grid order, exact search first) is built, as
+    the paper chooses; otherwise the configured index is built. The folder (keyed by the retrieval config
+    and the aligner's folder) holds the index files and ``grid.csv``.
     """
-
-    cfg: RetrievalConfig = profile.section("retrieval", RetrievalConfig)
-    if run is None:
-
-        run = load_or_train_alignment(profile, manifest=manifest, progress=progress)
     emb = run.embeddings("train")
     if emb.melody is None:
         raise RetrievalError(f"{run.folder}: this aligner has no melody tower "
                              f"(variant {getattr(run, 'variant', '?')!r}); "
-                             "the melody database needs the tri-modal one: load_or_train_alignment(profile)")
-    folder = profile.stage_dir("retrieval", cfg, Path(run.folder).name,
-                               embeddings_fingerprint(emb.ids, emb.melody, emb.audio))
-    if (folder / "meta.json").exists():
+                             "the melody database needs the tri-modal one")
+    stage = stage_dir(artifacts, "retrieval", cfg, upstream=[Path(run.folder)])
+    folder = stage.path
+    if stage.done:
         db = VectorDB.load(folder)
         grid = load_grid(folder / GRID_FILE) if (folder / GRID_FILE).exists() else None
-        info = json.loads((folder / STAGE_FILE).read_text()) if (folder / STAGE_FILE).exists() else {}
-        return DatabaseStage(db, db.config, grid, folder, info.get("selected_by", cfg.select_by), reused=True)
-    if manifest is None:
-
-        manifest = get_dataset(profile, progress=progress)
+        return DatabaseStage(db, db.config, grid, folder, stage.info()["selected_by"], reused=True)
+    stage.require(build_missing, "melody database", "run notebook 04_retrieval_isr (or `mmgen notebooks --only 04`)")
     tokens = _train_tokens(manifest, emb.ids)
     folder.mkdir(parents=True, exist_ok=True)
     grid, chosen, selected_by = None, cfg.fixed_index(), "profile"
@@ -108,10 +87,9 @@ def load_or_build_database(profile: Any, run: Any = None, manifest: Any = None,
         chosen, selected_by = choose_config(grid, cfg.select_by), cfg.select_by
         save_grid(grid, folder / GRID_FILE)
     db = VectorDB.build(emb.melody, emb.ids, chosen, tokens=tokens)
-    info = {"selected_by": selected_by, "label": db.config.label, "k": cfg.k, "n_items": len(db),
-            "alignment": str(run.folder)}
-    atomic_write(folder / STAGE_FILE, lambda p: p.write_text(json.dumps(info, indent=1)))
-    db.save(folder)  # meta.json is written last: it marks the stage complete
+    db.save(folder)
+    stage.finish({"selected_by": selected_by, "label": db.config.label, "k": cfg.k, "n_items": len(db),
+                  "alignment": Path(run.folder).name})
     return DatabaseStage(db, db.config, grid, folder, selected_by)
 
 

@@ -7,7 +7,6 @@ voice, so melody extraction can be scored exactly. Deterministic for a seed."""
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,10 +15,11 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from mmgen_core.artifacts import StageDir
 from mmgen_core.audio.io import normalize_peak, save_audio
 from mmgen_core.data.config import DataConfig
 from mmgen_core.data.manifest import Item, Manifest, Reject, assign_splits
-from mmgen_core.melody.extract import default_extractor
+from mmgen_core.data.writer import ClipWriter
 from mmgen_core.melody.notes import Note, clip_notes, save_midi, transpose
 from mmgen_core.melody.render import Renderer, Track
 from mmgen_core.melody.tokens import notes_to_text
@@ -208,35 +208,19 @@ def make_clip(work: Work, clip_seconds: float, rng: np.random.Generator) -> tupl
 
 def build_music21(root: Path, cfg: DataConfig, seed: int = 0, progress: bool = True, batch: int = 32) -> Manifest:
     """Render clips into ``root`` (resuming a previous partial build), extract melodies, split 8:1:1."""
-    man = Manifest(root)
-    done_marker = root / "complete.json"
-    if done_marker.exists():
+    man, stage = Manifest(root), StageDir(Path(root))
+    if stage.done:
         return man
     (root / "audio").mkdir(parents=True, exist_ok=True)
     (root / "midi").mkdir(parents=True, exist_ok=True)
     done = man.done_ids()
+    writer = ClipWriter(man, batch)
     kept = len(man.items()) if man.exists() else 0
     renderer = Renderer(cfg.soundfont)
-    extractor = default_extractor()
     works = list_works(seed, cfg.max_works)
     bar = tqdm(total=cfg.n_clips, initial=kept, desc="music21 clips", disable=not progress)
-    pending: list[tuple[Item, np.ndarray]] = []
-
-    def flush() -> int:
-        found = extractor.notes([w for _, w in pending])
-        n = 0
-        for (item, _), notes in zip(pending, found):
-            if not notes:
-                man.reject(Reject(item.id, "Basic Pitch found no notes", item.source))
-                continue
-            item.melody = notes_to_text(notes)
-            man.append(item)
-            n += 1
-        pending.clear()
-        return n
-
     for work in works:
-        if kept + len(pending) >= cfg.n_clips:
+        if kept + writer.kept + len(writer.pending) >= cfg.n_clips:
             break
         cid = f"m21-{work.key}"
         if cid in done:
@@ -256,18 +240,15 @@ def build_music21(root: Path, cfg: DataConfig, seed: int = 0, progress: bool = T
         meta["score_midi"] = f"midi/{cid}.mid"
         item = Item(id=cid, audio=f"audio/{cid}.wav", captions=[write_caption(meta, rng), write_caption(meta, rng)],
                     melody_gt=notes_to_text(melody), source="music21", meta=meta)
-        pending.append((item, wav))
-        if len(pending) >= batch:
-            kept += flush()
-            bar.n = kept
-            bar.refresh()
-    if pending:
-        kept += flush()
-    bar.n = kept
+        writer.add(item, wav)
+        bar.n = kept + writer.kept
+        bar.refresh()
+    writer.flush()
+    bar.n = kept + writer.kept
     bar.close()
     items = assign_splits(man.items(), seed=seed, group_key="work")
     man.write(items)
-    done_marker.write_text(json.dumps({"clips": len(items), "rejects": len(man.rejects())}))
+    stage.finish({"clips": len(items), "rejects": len(man.rejects())})
     return man
 
 

@@ -2,7 +2,6 @@
 clips, extracts melodies with Basic Pitch and writes the manifest (rejects recorded, re-runs resume)."""
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import Any, Iterable
 import numpy as np
 from tqdm.auto import tqdm
 
+from mmgen_core.artifacts import StageDir
 from mmgen_core.audio.io import (
     SAMPLE_RATE,
     AudioError,
@@ -19,8 +19,7 @@ from mmgen_core.audio.io import (
     save_audio,
 )
 from mmgen_core.data.manifest import Item, Manifest, Reject, assign_splits
-from mmgen_core.melody.extract import default_extractor
-from mmgen_core.melody.tokens import notes_to_text
+from mmgen_core.data.writer import ClipWriter
 
 AUDIO_EXTS = (".wav", ".flac", ".ogg", ".mp3")
 
@@ -53,32 +52,16 @@ def segment_starts(duration: float, clip_seconds: float, trim: float = 0.1) -> l
 def build_from_records(root: str | Path, records: Iterable[SourceRecord], clip_seconds: float, seed: int = 0,
                        limit: int = 0, progress: bool = True, batch: int = 16) -> Manifest:
     """Cut clips, extract melodies, write ``root/manifest.jsonl``; bad items go to rejects.jsonl."""
-    man = Manifest(root)
-    marker = man.root / "complete.json"
-    if marker.exists():
+    man, stage = Manifest(root), StageDir(Path(root))
+    if stage.done:
         return man
     (man.root / "audio").mkdir(parents=True, exist_ok=True)
     done = man.done_ids()
+    writer = ClipWriter(man, batch)
     n_kept = len(man.items()) if man.exists() else 0
-    pending: list[tuple[Item, np.ndarray]] = []
     n = int(round(clip_seconds * SAMPLE_RATE))
-
-    def flush() -> int:
-        need = [(it, w) for it, w in pending if it.melody is None]
-        for (it, _), notes in zip(need, default_extractor().notes([w for _, w in need]) if need else []):
-            it.melody = notes_to_text(notes) if notes else None
-        kept = 0
-        for it, _ in pending:
-            if it.melody:
-                man.append(it)
-                kept += 1
-            else:
-                man.reject(Reject(it.id, "Basic Pitch found no notes", it.source))
-        pending.clear()
-        return kept
-
     for rec in tqdm(records, desc="clips", disable=not progress):
-        if limit and n_kept + len(pending) >= limit:
+        if limit and n_kept + writer.kept + len(writer.pending) >= limit:
             break
         if not rec.captions or not rec.captions[0].strip():
             if rec.id not in done:
@@ -104,14 +87,11 @@ def build_from_records(root: str | Path, records: Iterable[SourceRecord], clip_s
                 man.reject(Reject(cid, "silent clip", str(rec.audio)))
                 continue
             save_audio(man.root / "audio" / f"{cid}.wav", clip)
-            pending.append((Item(cid, f"audio/{cid}.wav", list(rec.captions), rec.melody, None, rec.audio.name,
-                                 meta={**rec.meta, "start_s": round(float(s) + (rec.start_s or 0), 3)}), clip))
-            if len(pending) >= batch:
-                n_kept += flush()
-    if pending:
-        n_kept += flush()
+            writer.add(Item(cid, f"audio/{cid}.wav", list(rec.captions), rec.melody, None, rec.audio.name,
+                            meta={**rec.meta, "start_s": round(float(s) + (rec.start_s or 0), 3)}), clip)
+    writer.flush()
     if not man.exists():
         raise ValueError(f"{man.root}: no usable clips (see {man.rejects_path})")
     man.write(assign_splits(man.items(), seed=seed, group_key="file"))
-    marker.write_text(json.dumps({"clips": len(man.items()), "rejects": len(man.rejects())}))
+    stage.finish({"clips": len(man.items()), "rejects": len(man.rejects())})
     return man

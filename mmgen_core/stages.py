@@ -1,0 +1,123 @@
+"""A profile's stages wired together: the one place that opens the profile and hands each stage its
+own config section and the artifacts of the stages it reads.
+
+Each stage is built (or loaded from its keyed artifact folder) on first use and kept for the session,
+so a notebook that asks for the pipelines trains only what is missing, in order. With
+``train_missing=False`` a missing stage raises at once, naming the notebook or command that builds it.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+from functools import cached_property
+from typing import Any, Sequence
+
+from diffusers import UNet2DConditionModel
+
+from mmgen_core.alignment.config import AlignmentConfig
+from mmgen_core.alignment.stage import AlignmentRun, load_or_train_alignment
+from mmgen_core.config import Profile
+from mmgen_core.data.config import DataConfig
+from mmgen_core.data.manifest import Manifest
+from mmgen_core.data.stage import get_dataset
+from mmgen_core.decoder.decoder import Decoder
+from mmgen_core.decoder.stage import DecoderReport, load_or_train_decoder
+from mmgen_core.decoder.vae import VAEConfig
+from mmgen_core.decoder.vocoder import VocoderConfig
+from mmgen_core.diffusion.config import DiffusionConfig
+from mmgen_core.diffusion.stage import load_or_train_unet
+from mmgen_core.pipeline.pipeline import (
+    GenerationConfig,
+    MMGenPipeline,
+    score_melody_db,
+)
+from mmgen_core.retrieval.config import RetrievalConfig
+from mmgen_core.retrieval.stage import DatabaseStage, load_or_build_database
+
+
+class Stages:
+    """The stages of one profile, built or loaded lazily and shared (``stages.decoder``, ``stages.unet(mode)``)."""
+
+    def __init__(self, profile: Profile, *, train_missing: bool = True, progress: bool = True):
+        self.profile, self.train_missing, self.progress = profile, train_missing, progress
+        self.data_config: DataConfig = profile.section("data", DataConfig)
+        self.alignment_config: AlignmentConfig = profile.section("alignment", AlignmentConfig)
+        self.retrieval_config: RetrievalConfig = profile.section("retrieval", RetrievalConfig)
+        self.vae_config: VAEConfig = profile.section("vae", VAEConfig)
+        self.vocoder_config: VocoderConfig = profile.section("vocoder", VocoderConfig)
+        self.diffusion_config: DiffusionConfig = profile.section("diffusion", DiffusionConfig)
+        self.generation_config: GenerationConfig = profile.section("generation", GenerationConfig)
+        self._runs: dict[str, AlignmentRun] = {}
+        self._unets: dict[str, tuple[UNet2DConditionModel, dict]] = {}
+
+    @property
+    def clip_seconds(self) -> float:
+        return float(self.data_config.clip_seconds)
+
+    @property
+    def _where(self) -> dict[str, Any]:
+        return {"artifacts": self.profile.artifacts, "seed": self.profile.seed}
+
+    @cached_property
+    def dataset(self) -> Manifest:
+        """The profile's clips (notebook 02)."""
+        return get_dataset(self.data_config, **self._where, progress=self.progress, build_missing=self.train_missing)
+
+    def alignment(self, variant: str = "trimodal") -> AlignmentRun:
+        """One aligner variant (notebook 03); ``trimodal`` is the one generation uses."""
+        if variant not in self._runs:
+            self._runs[variant] = load_or_train_alignment(
+                self.alignment_config, variant, self.dataset, self.clip_seconds, **self._where,
+                train_missing=self.train_missing, progress=self.progress)
+        return self._runs[variant]
+
+    @cached_property
+    def database(self) -> DatabaseStage:
+        """The melody database of the tri-modal aligner's train embeddings (notebook 04)."""
+        return load_or_build_database(self.retrieval_config, self.alignment(), self.dataset, self.profile.artifacts,
+                                      build_missing=self.train_missing, progress=self.progress)
+
+    @cached_property
+    def _decoder(self) -> tuple[Decoder, DecoderReport]:
+        return load_or_train_decoder(self.vae_config, self.vocoder_config, self.dataset, self.clip_seconds,
+                                     **self._where, train_missing=self.train_missing)
+
+    @property
+    def decoder(self) -> Decoder:
+        """VAE + vocoder (notebook 05)."""
+        return self._decoder[0]
+
+    @property
+    def decoder_report(self) -> DecoderReport:
+        """What building the decoder measured (losses, vocoder choice, reconstruction)."""
+        return self._decoder[1]
+
+    def unet(self, mode: str) -> tuple[UNet2DConditionModel, dict]:
+        """One conditioning mode's UNet and its training report (notebook 06)."""
+        if mode not in self._unets:
+            cfg = self.diffusion_config
+            database = self.database if cfg.train_melody == "retrieved" else None
+            self._unets[mode] = load_or_train_unet(
+                cfg, mode, self.dataset, self.decoder, self.decoder_report, self.alignment(), database,
+                self.clip_seconds, **self._where, train_missing=self.train_missing)
+        return self._unets[mode]
+
+    @cached_property
+    def melody_db(self):
+        """The database generation retrieves from, with each clip's exact score notes for the roll."""
+        return score_melody_db(self.database.db, self.dataset)
+
+    def pipeline(self, mode: str | None = None, **generation: Any) -> MMGenPipeline:
+        """The profile's pipeline for one mode (default ``generation.mode``); ``generation`` overrides settings."""
+        gcfg = replace(self.generation_config, **generation)
+        if mode:
+            gcfg = replace(gcfg, mode=mode)
+        if gcfg.pretrained:
+            return MMGenPipeline.from_pretrained(gcfg.pretrained, **{k: v for k, v in vars(gcfg).items()
+                                                                      if k != "pretrained"})
+        unet, _ = self.unet(gcfg.mode)
+        return MMGenPipeline(unet, self.decoder, self.alignment().model, self.melody_db, self.diffusion_config, gcfg,
+                             self.clip_seconds)
+
+    def pipelines(self, modes: Sequence[str] | None = None, **generation: Any) -> dict[str, MMGenPipeline]:
+        """One pipeline per mode (default: ``diffusion.modes``), sharing decoder, aligner and database."""
+        return {mode: self.pipeline(mode, **generation) for mode in modes or self.diffusion_config.modes}

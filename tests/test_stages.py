@@ -1,0 +1,73 @@
+"""The one stage protocol: what keys an artifact folder, one done marker, and missing stages that may not be built."""
+from pathlib import Path
+
+import pytest
+
+from mmgen_core.alignment import AlignmentConfig, alignment_dir, resolve_variant
+from mmgen_core.artifacts import StageDir, stage_dir
+from mmgen_core.checkpoints import CheckpointError
+from mmgen_core.config import load_profile
+from mmgen_core.data import Manifest
+from mmgen_core.decoder import VAEConfig, VocoderConfig, decoder_dir
+from mmgen_core.diffusion import DiffusionConfig, conditions_dir, unet_dir
+from mmgen_core.stages import Stages
+
+
+def _dirs(profile):
+    """Every stage folder of a profile, computed from its sections as Stages wires them (nothing trained)."""
+    s = Stages(profile)
+    data = Manifest(Path("artifacts") / "data-abc")
+    align = alignment_dir(resolve_variant(s.alignment_config, "trimodal"), data, profile.artifacts, profile.seed)
+    dec = decoder_dir(s.vae_config, s.vocoder_config, data, profile.artifacts, profile.seed)
+    database = stage_dir(profile.artifacts, "retrieval", s.retrieval_config, upstream=[align])
+    cfg = s.diffusion_config
+    cond = conditions_dir(cfg, data, dec.name, align.path, database.path if cfg.train_melody == "retrieved" else None,
+                          profile.artifacts, profile.seed)
+    return {"alignment": align.name, "decoder": dec.name, "retrieval": database.name, "conditions": cond.name,
+            "unet": unet_dir(cfg, "mmgen", cond, profile.artifacts, profile.seed).name}
+
+
+@pytest.mark.parametrize("override", [{"alignment.log_every": 99}, {"alignment.checkpoint_every": 7},
+                                      {"alignment.compare": ["bimodal"]}, {"vocoder.eval_clips": 3},
+                                      {"vae.checkpoint_every": 9}, {"diffusion.checkpoint_every": 11},
+                                      {"diffusion.modes": ["mmgen"]}])
+def test_bookkeeping_fields_retrain_nothing(tmp_path, override):
+    assert _dirs(load_profile("tiny", override, root=tmp_path)) == _dirs(load_profile("tiny", root=tmp_path))
+
+
+def test_a_change_rebuilds_its_stage_and_everything_downstream(tmp_path):
+    base = _dirs(load_profile("smoke", root=tmp_path))
+    lr = _dirs(load_profile("smoke", {"alignment.lr": 0.5}, root=tmp_path))
+    assert all(lr[k] != base[k] for k in ("alignment", "retrieval", "conditions", "unet")) and lr["decoder"] == base["decoder"]
+    vae = _dirs(load_profile("smoke", {"vae.steps": 3}, root=tmp_path))
+    assert vae["alignment"] == base["alignment"] and all(vae[k] != base[k] for k in ("decoder", "conditions", "unet"))
+    steps = _dirs(load_profile("smoke", {"diffusion.steps": 3}, root=tmp_path))
+    assert steps["conditions"] == base["conditions"] and steps["unet"] != base["unet"]
+
+
+def test_retrieval_index_keys_the_unets_only_when_they_train_on_retrieved_melodies(tmp_path):
+    index = {"retrieval.index": {"kind": "hnsw", "M": 8, "ef_construction": 32, "ef_search": 16}}
+    own, own_ix = (_dirs(load_profile("smoke", o, root=tmp_path)) for o in ({}, index))  # smoke: own melody
+    assert own_ix["retrieval"] != own["retrieval"] and own_ix["unet"] == own["unet"]
+    got, got_ix = (_dirs(load_profile("paper", o, root=tmp_path)) for o in ({}, index))  # paper: retrieved
+    assert got_ix["conditions"] != got["conditions"] and got_ix["unet"] != got["unet"]
+
+
+def test_unkeyed_fields_are_real_config_fields():
+    for cls in (AlignmentConfig, DiffusionConfig):
+        assert set(cls.UNKEYED) <= set(cls.__dataclass_fields__), cls
+    for cls in (VAEConfig, VocoderConfig):
+        assert "checkpoint_every" in cls.__dataclass_fields__
+
+
+def test_stage_dir_done_marker_and_require(tmp_path):
+    sd = stage_dir(tmp_path, "x", {"a": 1}, upstream=["data-1"])
+    assert sd == stage_dir(tmp_path, "x", {"a": 1}, upstream=["data-1"]) != stage_dir(tmp_path, "x", {"a": 2})
+    assert sd != stage_dir(tmp_path, "x", {"a": 1}, upstream=["data-2"]) and sd.name.startswith("x-")
+    with pytest.raises(CheckpointError, match="run notebook 99"):
+        sd.require(False, "thing", "run notebook 99")
+    sd.require(True, "thing", "run notebook 99")  # may be built now: no error
+    sd.finish({"score": 1.5})
+    assert sd.done and sd.info() == {"score": 1.5} and StageDir(sd.path).done
+    sd.require(False, "thing", "run notebook 99")  # done: nothing to build
+    assert not list(sd.path.glob(".*tmp*"))  # the marker was written atomically
