@@ -24,7 +24,7 @@ def peak_rss_mb() -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--profile", default="tiny")
-    ap.add_argument("--seconds", type=float, default=10.24, help="audio length for the real-time factor")
+    ap.add_argument("--seconds", type=float, default=None, help="audio length for the real-time factor (default 10.24)")
     args = ap.parse_args()
 
     from mmgen_core.alignment import load_or_train_alignment
@@ -34,9 +34,11 @@ def main() -> None:
     from mmgen_core.diffusion import diffusion_config, load_or_train_unet
     from mmgen_core.melody import default_extractor
     from mmgen_core.pipeline import MMGenPipeline
+    from mmgen_core.pipeline.experiments import LONG_CLIP_SECONDS, time_generation
     from mmgen_core.retrieval import load_or_build_database
 
     profile = load_profile(args.profile)
+    args.seconds = args.seconds or LONG_CLIP_SECONDS
     rows: list[tuple[str, str]] = []
     say = lambda k, v: (rows.append((k, v)), print(f"{k:<48} {v}", flush=True))  # noqa: E731
     say("profile / torch threads", f"{profile.name} / {torch.get_num_threads()}")
@@ -50,12 +52,9 @@ def main() -> None:
     pipe = MMGenPipeline.from_profile(profile, "mmgen+roll", train_missing=False)
     say("pipeline load (artifacts → memory)", f"{time.perf_counter() - t0:.2f} s")
 
-    prompt = [manifest.items("test")[0].caption]
+    prompt = manifest.items("test")[0].caption
     for sampler, steps in (("ddim", 100), ("ddim", 20), ("dpm", 20)):
-        pipe(prompt, seed=0, sampler=sampler, steps=2, candidates=1, seconds=args.seconds, progress=False)  # warm-up
-        t0 = time.perf_counter()
-        pipe(prompt, seed=0, sampler=sampler, steps=steps, candidates=1, seconds=args.seconds, progress=False)
-        dt = time.perf_counter() - t0
+        dt = time_generation(pipe, prompt, seconds=args.seconds, seed=0, sampler=sampler, steps=steps)
         say(f"generation {sampler.upper()}-{steps}, {args.seconds:.2f} s audio", f"{dt:.1f} s (RTF {dt / args.seconds:.2f})")
 
     stage = load_or_build_database(profile, run=run, manifest=manifest)
@@ -66,14 +65,14 @@ def main() -> None:
     say(f"retrieval ({stage.config.label}, {len(stage.db)} melodies, batch 1000)",
         f"{1000 / (time.perf_counter() - t0):,.0f} queries/s")
 
-    from mmgen_core.audio import load_audio
+    from mmgen_core.audio import SAMPLE_RATE, load_audio
 
     wavs = [load_audio(manifest.audio_path(it)) for it in manifest.items("test")[:16]]
     ex = default_extractor()
     ex.notes(wavs[:1])
     t0 = time.perf_counter()
     ex.notes(wavs)
-    dur = sum(len(w) for w in wavs) / 16000
+    dur = sum(len(w) for w in wavs) / SAMPLE_RATE
     say("Basic Pitch (ONNX), 16 clips", f"{dur / (time.perf_counter() - t0):.1f}× real time")
 
     say("train: alignment (tri-modal)", f"{run.log.samples_per_s:.1f} samples/s")

@@ -1,9 +1,126 @@
-"""Every numbered notebook runs headless under papermill on the smoke profile, in order, from scratch."""
-import json
+"""Every numbered notebook runs headless under papermill on the smoke profile, in order, from scratch,
+and the tables it writes hold sensible values (the check of Microsoft recommenders' notebook tests:
+not only that no cell failed, but that what the notebooks computed is in range)."""
+from __future__ import annotations
 
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
 import pytest
 
 from mmgen_core.notebooks import notebook_paths, run_notebooks
+
+MODES = {"text", "mmgen", "mmgen+roll"}
+CEILING_PREFIX = "decoder ceiling"
+
+
+def _table(tables: Path, name: str) -> pd.DataFrame:
+    path = tables / f"{name}.csv"
+    assert path.exists(), f"{name}.csv was not written"
+    df = pd.read_csv(path)
+    assert len(df) > 0, f"{name}.csv is empty"
+    return df
+
+
+def _in(series: pd.Series, lo: float, hi: float = np.inf, what: str = "") -> None:
+    """Every value finite and in [lo, hi]."""
+    x = pd.to_numeric(series, errors="raise").to_numpy(dtype=float)
+    assert np.isfinite(x).all(), f"{what or series.name}: not finite: {x}"
+    assert ((x >= lo) & (x <= hi)).all(), f"{what or series.name}: outside [{lo}, {hi}]: {x}"
+
+
+def check_tables(tables: Path) -> None:
+    """Ranges of the smoke run's tables: each could fail if the code computing it were broken."""
+    ds = _table(tables, "dataset_summary").set_index("split")
+    assert {"train", "test"} <= set(ds.index)
+    _in(ds["clips"], 1, what="clips per split")
+    _in(ds["seconds"], 0.1, what="seconds per split")
+    _in(ds["notes_per_clip"], 1, what="notes per clip")
+    _in(ds["caption_words"], 1, what="caption words")
+
+    bp = _table(tables, "basic_pitch_accuracy")
+    assert "all" in set(bp["texture"])
+    bp = bp[bp["clips"] > 0]
+    for col in ("f1_onset", "f1_offset", "f1_onset_tokens", "melody_recall"):
+        _in(bp[col], 0, 1, what=f"Basic Pitch {col}")
+    assert (bp["f1_onset"] > 0).any()  # transcription finds some of the rendered notes
+
+    t2 = _table(tables, "table2_alignment_by_direction")
+    assert {"A2T", "T2A", "A2M", "M2A", "T2M", "M2T"} <= set(t2["direction"])
+    for col in ("R@1", "R@5", "R@10", "chance R@10", "mAP@10"):
+        _in(t2[col], 0, 1, what=f"Table 2 {col}")
+    assert (t2["R@1"] <= t2["R@5"]).all() and (t2["R@5"] <= t2["R@10"]).all()  # recall grows with k
+    _in(t2["N test"], 1, what="Table 2 test clips")
+    _in(t2["mean rank"], 0, t2["N test"].max(), what="mean rank")
+
+    grid = _table(tables, "isr_grid")
+    for col in ("isr", "isr_per_item", "recall_at_k"):
+        _in(grid[col], 0, 1, what=f"ISR grid {col}")
+    _in(grid["queries_per_s"], 1e-9, what="queries/s")
+    assert grid["chosen"].astype(str).str.lower().eq("true").sum() == 1  # exactly one index is chosen
+    flat = grid[grid["label"].str.startswith("Flat")]
+    assert len(flat) and np.isclose(flat["recall_at_k"], 1.0).all()  # exact search finds its own top-k
+
+    rates = _table(tables, "text_to_melody_match_rates")
+    _in(rates.drop(columns="attribute").stack(), 0, 1, what="text → melody match rates")
+
+    ceiling = _table(tables, "05_decoder_ceiling").set_index("score")["mean"]
+    for k in ("vae_mel_l1", "vocoder_logmel_l1", "vocoder_mrstft", "vae+vocoder_logmel_l1", "vae+vocoder_mrstft"):
+        _in(ceiling[[k]], 0, what=f"decoder ceiling {k}")
+    for k in ("real_chroma", "vocoder_chroma", "vae+vocoder_chroma"):
+        _in(ceiling[[k]], 0, 1, what=f"decoder ceiling {k}")
+    assert ceiling["real_chroma"] > 0.2  # the real clips are renderings of their melodies
+    choice = _table(tables, "05_vocoder_choice")
+    assert choice["chosen"].astype(str).str.lower().eq("true").sum() == 1
+    _in(choice["mrstft"], 0, what="vocoder MR-STFT")
+
+    diff = _table(tables, "06_diffusion_training")
+    assert set(diff["mode"]) == MODES
+    _in(diff["steps"], 1, what="diffusion steps")
+    _in(diff["train samples/s"], 1e-9, what="diffusion samples/s")
+    _in(diff["final loss (mean of last 5 logs)"], 1e-9, 10, what="diffusion loss")  # ε-MSE of unit noise
+
+    adh = _table(tables, "07_melody_adherence").set_index("source")
+    assert {"real audio", CEILING_PREFIX, *MODES} <= set(adh.index)
+    _in(adh["chroma mean"], 0, 1, what="chroma mean")
+    _in(adh["chroma_other_melody mean"], 0, 1, what="chroma with another melody")
+    real = adh.loc["real audio"]
+    assert real["chroma mean"] > real["chroma_other_melody mean"]  # real audio follows its own melody above chance
+
+    guid = _table(tables, "07_guidance_sweep")
+    assert guid["guidance w"].is_monotonic_increasing and len(guid) >= 2
+    _in(guid["chroma"], 0, 1, what="guidance sweep chroma")
+    _in(guid["audio-text similarity"], -1, 1, what="guidance sweep audio-text similarity")
+    speed = _table(tables, "07_sampler_speed")
+    assert set(speed["sampler"]) == {"ddim", "dpm"}
+    _in(speed.filter(like="seconds per").squeeze(axis=1), 1e-6, what="seconds per clip")
+    _in(speed["RTF"], 1e-9, what="RTF")
+    _in(speed.filter(like="chroma").squeeze(axis=1), 0, 1, what="sampler chroma")
+
+    runs = _table(tables, "table1_runs")
+    is_ceiling = runs["system"].str.startswith(CEILING_PREFIX)
+    assert is_ceiling.sum() == 1 and runs.loc[is_ceiling, "seed"].isna().all()
+    assert (~is_ceiling).sum() >= 5  # every system, each seed
+    _in(runs["fad"], 0, what="FAD")
+    _in(runs["kl"], 0, what="KL")
+    _in(runs["is"], 1, what="Inception score")  # exp(mean KL) ≥ 1
+    _in(runs["text_audio"], -1, 1, what="text-audio cosine")
+    _in(runs["chroma_target"], 0, 1, what="chroma to the target melody")
+    text_only = runs["system"].str.startswith("text only")
+    assert runs.loc[text_only, ["chroma_cond", "note_f1_cond"]].isna().all().all()  # no melody to follow
+    _in(runs.loc[~text_only, "chroma_cond"], 0, 1, what="chroma to the conditioning melody")
+    _in(runs.loc[~text_only, "note_f1_cond"], 0, 1, what="note F1 to the conditioning melody")
+    assert runs.loc[is_ceiling, "chroma_cond"].item() == pytest.approx(runs.loc[is_ceiling, "chroma_target"].item())
+
+    t1 = _table(tables, "table1")
+    assert list(t1["system"]) == list(dict.fromkeys(runs["system"]))
+    assert not t1[["fad", "kl", "is"]].isin(["n/a", "nan", "nan ± nan"]).any().any()
+
+    claims = _table(tables, "claims")
+    for col in ("claim", "evidence", "verdict"):
+        assert claims[col].notna().all() and claims[col].astype(str).str.strip().ne("").all(), f"claims: empty {col}"
 
 
 @pytest.mark.slow
@@ -20,3 +137,4 @@ def test_all_notebooks_run_on_smoke(tmp_path, monkeypatch):
         assert not errors, f"{name}: {errors[:1]}"
     assert (out / "notebooks" / "timings.csv").exists()
     assert list((out / "tables").glob("*.md")) and list((out / "figures").glob("*.png"))
+    check_tables(out / "tables")

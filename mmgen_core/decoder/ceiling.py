@@ -25,8 +25,8 @@ def decoder_ceiling(decoder: Decoder, wavs: torch.Tensor, ids: Sequence[str] | N
     """
 
     mels = mels_of(wavs)
-    rec = decoder.decode(decoder.encode(mels))
-    stages = {"real": wavs, "vocoder": decoder.vocode(mels), "vae+vocoder": decoder.vocode(rec)}
+    resynth, rec = decoder.resynthesize(wavs, return_mel=True)
+    stages = {"real": wavs, "vocoder": decoder.vocode(mels), "vae+vocoder": resynth}
     rows = []
     for i in range(len(wavs)):
         row = {"id": ids[i] if ids is not None else str(i), "vae_mel_l1": float((rec[i] - mels[i]).abs().mean())}

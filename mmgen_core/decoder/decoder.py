@@ -6,6 +6,7 @@ from pathlib import Path
 import torch
 from diffusers import AutoencoderKL
 
+from mmgen_core.audio.frontend import mels_of
 from mmgen_core.decoder.vae import MelNorm, load_vae
 from mmgen_core.decoder.vocoder import Vocoder
 
@@ -40,6 +41,16 @@ class Decoder:
         beyond the data's range would otherwise give clipped files and overflow in the metrics."""
         wav = self.vocoder(mel)
         return wav / wav.abs().amax(-1, keepdim=True).clamp_min(1.0)
+
+    @torch.no_grad()
+    def resynthesize(self, wavs: torch.Tensor, return_mel: bool = False):
+        """Real clips through the whole decoder: (B, samples) waveform → log-mel → VAE (encode, decode)
+        → vocoder → (B, samples) waveform. This is the decoder ceiling (docs/method.md): generated audio
+        cannot sound better than its own decoder. ``return_mel``: also return the VAE's reconstructed
+        (B, frames, 64) log-mel, as ``(waveforms, mels)``."""
+        rec = self.decode(self.encode(mels_of(torch.as_tensor(wavs, dtype=torch.float32))))
+        wav = self.vocode(rec)
+        return (wav, rec) if return_mel else wav
 
     def save_pretrained(self, folder: str | Path) -> Path:
         """Write ``vae/`` (plus its mel normalisation) and ``vocoder/`` in diffusers layout."""

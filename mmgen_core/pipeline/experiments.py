@@ -1,20 +1,24 @@
 """Generation experiments of notebook 07: melody adherence, guidance and sampler sweeps."""
 from __future__ import annotations
 
-from typing import Any
+import time
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
 import torch
 
-from mmgen_core.audio.frontend import AUDIOLDM_MEL, clip_frames, mels_of
+from mmgen_core.audio.frontend import AUDIOLDM_MEL, clip_frames
 from mmgen_core.audio.io import (
     fit_length,
     load_audio,
 )
 from mmgen_core.data.manifest import item_notes
 from mmgen_core.evaluation.melody_metrics import chroma_similarity
+from mmgen_core.melody.notes import Note
 from mmgen_core.pipeline.pipeline import MMGenPipeline
+
+LONG_CLIP_SECONDS = 10.24  # the audio length generation speed is quoted for (AudioLDM's clip length)
 
 
 def melody_adherence(pipes: dict[str, MMGenPipeline], manifest, items, *, seed: int = 0, progress: bool = True,
@@ -29,13 +33,67 @@ def melody_adherence(pipes: dict[str, MMGenPipeline], manifest, items, *, seed: 
     first = next(iter(pipes.values()))
     n = clip_frames(first.generation.seconds or first.clip_seconds) * AUDIOLDM_MEL.hop_length
     wavs = {"real audio": np.stack([fit_length(load_audio(manifest.audio_path(it)), n) for it in items])}
-    decoder = first.decoder
-    real = torch.from_numpy(wavs["real audio"])
-    wavs["decoder ceiling"] = decoder.vocode(decoder.decode(decoder.encode(mels_of(real)))).numpy()
+    wavs["decoder ceiling"] = first.decoder.resynthesize(torch.from_numpy(wavs["real audio"])).numpy()
     for mode, pipe in pipes.items():
         out = pipe([it.caption for it in items], melody=None if mode == "text" else notes, seed=seed,
                    progress=progress, **generation)
         wavs[mode] = out.waveforms
     rows = [{"source": name, "id": it.id, "chroma": chroma_similarity(w, n), "chroma_other_melody": chroma_similarity(w, o)}
             for name, ws in wavs.items() for it, w, n, o in zip(items, ws, notes, others)]
+    return pd.DataFrame(rows)
+
+
+def mean_chroma(waveforms: Sequence[np.ndarray], melodies: Sequence[Sequence[Note]]) -> float:
+    """Mean chroma similarity of each clip with its melody."""
+    return float(np.mean([chroma_similarity(w, m) for w, m in zip(waveforms, melodies)]))
+
+
+def time_generation(pipe: MMGenPipeline, text: str, melody: Sequence[Note] | None = None, *,
+                    seconds: float = LONG_CLIP_SECONDS, seed: int = 0, warmup: bool = True, **generation: Any) -> float:
+    """Wall-clock seconds to generate one clip of ``seconds`` audio (UNet steps, VAE decode and vocoder),
+    one candidate. ``generation``: the pipeline's call arguments (``sampler``, ``steps``, ``eta``, ...).
+    With ``warmup`` a 2-step call of the same shape runs first, untimed, so that one-off costs (kernel
+    selection, allocator growth, lazy loading) are not counted. The one timing of notebook 07 and
+    ``make bench``."""
+    generation = {**generation, "candidates": 1, "seconds": seconds, "progress": False}
+    if warmup:
+        pipe(text, melody=melody, seed=seed, **{**generation, "steps": 2})
+    t0 = time.perf_counter()
+    pipe(text, melody=melody, seed=seed, **generation)
+    return time.perf_counter() - t0
+
+
+def guidance_sweep(pipe: MMGenPipeline, items: Sequence[Any], notes: Sequence[Sequence[Note]],
+                   weights: Sequence[float], *, seed: int = 0, **generation: Any) -> pd.DataFrame:
+    """Classifier-free guidance weight against melody adherence and text fit: for each weight, generate
+    every item's caption with its own melody (``notes``, one list per item) and report the mean chroma
+    similarity with that melody and the mean audio–text cosine similarity (the pipeline's aligner)."""
+    captions = [it.caption for it in items]
+    with torch.no_grad():
+        text = pipe.embedder.embed_text(captions).float()
+    rows = []
+    for w in weights:
+        out = pipe(captions, melody=list(notes), seed=seed, guidance=w,
+                   **{"candidates": 1, "progress": False, **generation})
+        with torch.no_grad():
+            audio = pipe.embedder.embed_audio(list(out.waveforms)).float()
+        rows.append({"guidance w": float(w), "chroma": mean_chroma(out.waveforms, notes),
+                     "audio-text similarity": float((audio * text).sum(-1).mean())})
+    return pd.DataFrame(rows)
+
+
+def sampler_sweep(pipe: MMGenPipeline, captions: Sequence[str], notes: Sequence[Sequence[Note]],
+                  settings: Sequence[tuple[str, int, float]], *, seconds: float = LONG_CLIP_SECONDS,
+                  seed: int = 0) -> pd.DataFrame:
+    """Speed and adherence per sampler setting ``(sampler, steps, eta)``: the chroma similarity of the
+    clips generated for ``captions`` with their ``notes`` (pipeline clip length), and the time of one
+    ``seconds`` clip (:func:`time_generation`) with its real-time factor. ``eta`` applies to DDIM only."""
+    rows = []
+    for sampler, steps, eta in settings:
+        knobs = dict(sampler=sampler, steps=steps, eta=eta)
+        out = pipe(list(captions), melody=list(notes), seed=seed, candidates=1, progress=False, **knobs)
+        dt = time_generation(pipe, captions[0], notes[0], seconds=seconds, seed=seed, **knobs)
+        rows.append({"sampler": sampler, "steps": steps, "η": f"{eta:g}" if sampler == "ddim" else "—",
+                     f"seconds per {seconds:g} s clip": dt, "RTF": dt / seconds,
+                     f"chroma ({len(captions)} clips)": mean_chroma(out.waveforms, notes)})
     return pd.DataFrame(rows)

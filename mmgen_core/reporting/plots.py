@@ -7,7 +7,9 @@ import numpy as np
 import pandas as pd
 
 from mmgen_core.audio.frontend import AUDIOLDM_MEL, MelConfig
-from mmgen_core.melody.notes import Note
+from mmgen_core.melody.notes import Note, piano_roll
+
+MEL_FPS = AUDIOLDM_MEL.sample_rate / AUDIOLDM_MEL.hop_length  # log-mel frames per second (100)
 
 
 def plot_piano_roll(notes: Sequence[Note], ax=None, color: str = "tab:blue", label: str | None = None,
@@ -32,19 +34,61 @@ def plot_piano_roll(notes: Sequence[Note], ax=None, color: str = "tab:blue", lab
     return ax
 
 
-def plot_mel(logmel, ax=None, cfg: MelConfig = AUDIOLDM_MEL, title: str | None = None):
-    """A (frames, n_mels) log-mel as an image with time in seconds."""
+def plot_roll(notes: Sequence[Note], ax=None, seconds: float | None = None, fps: float = MEL_FPS,
+              title: str | None = None, pad: tuple[int, int] = (3, 4), cmap: str = "Greys"):
+    """Notes as a binary piano-roll image (time in seconds × MIDI pitch), on the frame grid the UNet's
+    roll uses (``fps`` frames per second), cropped to the melody's range ± ``pad`` semitones.
+    ``seconds``: the time axis' length (default: the last note's end). No notes: an empty axis."""
     import matplotlib.pyplot as plt
 
-    m = np.asarray(logmel)
     ax = ax or plt.subplots(figsize=(8, 3))[1]
-    ax.imshow(m.T, origin="lower", aspect="auto", cmap="magma",
-              extent=(0, m.shape[0] * cfg.hop_length / cfg.sample_rate, 0, cfg.n_mels))
+    notes = list(notes)
+    seconds = seconds if seconds is not None else max((n.end for n in notes), default=0.0)
+    if notes and seconds > 0:
+        lo, hi = min(n.pitch for n in notes) - pad[0], max(n.pitch for n in notes) + pad[1]
+        frames = max(1, int(round(seconds * fps)))
+        ax.imshow(piano_roll(notes, frames, fps, max(lo, 0), min(hi, 128)), origin="lower", aspect="auto",
+                  cmap=cmap, extent=(0, frames / fps, max(lo, 0), min(hi, 128)), interpolation="nearest")
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("MIDI pitch")
+    if title:
+        ax.set_title(title, fontsize=9)
+    return ax
+
+
+def plot_mel(logmel, ax=None, title: str | None = None, cfg: MelConfig = AUDIOLDM_MEL, **imshow: Any):
+    """A (frames, n_mels) log-mel (array or tensor) as an image with time in seconds; ``imshow``: extra
+    arguments for ``Axes.imshow`` (``vmin``/``vmax`` to share a colour scale, ``cmap``)."""
+    import matplotlib.pyplot as plt
+
+    m = np.asarray(logmel.detach().cpu() if hasattr(logmel, "detach") else logmel)
+    ax = ax or plt.subplots(figsize=(8, 3))[1]
+    ax.imshow(m.T, **{"origin": "lower", "aspect": "auto", "cmap": "magma",
+                      "extent": (0, m.shape[0] * cfg.hop_length / cfg.sample_rate, 0, m.shape[1]), **imshow})
     ax.set_xlabel("time (s)")
     ax.set_ylabel("mel bin")
     if title:
-        ax.set_title(title)
+        ax.set_title(title, fontsize=9)
     return ax
+
+
+def plot_generation(gen: Any, titles: Sequence[str], melody_titles: Sequence[str] | None = None):
+    """One row per generated clip: the melody it followed (piano roll) beside its generated log-mel.
+
+    ``gen``: a pipeline ``Generation`` (``mels``, ``melodies``, ``melody_ids``); ``titles``: one per clip
+    for the log-mel panel; ``melody_titles``: for the roll panel (default: the melody's id, or
+    'none (text mode)'). Returns the figure."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(titles), 2, figsize=(13, 2.6 * len(titles)), squeeze=False)
+    seconds = gen.mels.shape[1] / MEL_FPS
+    for i, title in enumerate(titles):
+        mt = melody_titles[i] if melody_titles is not None else f"melody: {gen.melody_ids[i] or 'none (text mode)'}"
+        plot_roll(gen.melodies[i], axes[i, 0], seconds=seconds, title=mt)
+        axes[i, 0].set_xlim(0, seconds)
+        plot_mel(gen.mels[i], axes[i, 1], title=title[:90])
+    fig.tight_layout()
+    return fig
 
 
 def plot_isr_latency(df: pd.DataFrame, ax: Any = None, by: str = "isr") -> Any:
