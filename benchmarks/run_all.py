@@ -27,15 +27,10 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=None, help="audio length for the real-time factor (default 10.24)")
     args = ap.parse_args()
 
-    from mmgen_core.alignment import load_or_train_alignment
     from mmgen_core.config import load_profile
-    from mmgen_core.data import get_dataset
-    from mmgen_core.decoder import load_or_train_decoder
-    from mmgen_core.diffusion import diffusion_config, load_or_train_unet
     from mmgen_core.melody import default_extractor
-    from mmgen_core.pipeline import MMGenPipeline
     from mmgen_core.pipeline.experiments import LONG_CLIP_SECONDS, time_generation
-    from mmgen_core.retrieval import load_or_build_database
+    from mmgen_core.stages import Stages
 
     profile = load_profile(args.profile)
     args.seconds = args.seconds or LONG_CLIP_SECONDS
@@ -43,13 +38,12 @@ def main() -> None:
     say = lambda k, v: (rows.append((k, v)), print(f"{k:<48} {v}", flush=True))  # noqa: E731
     say("profile / torch threads", f"{profile.name} / {torch.get_num_threads()}")
 
-    manifest = get_dataset(profile)
-    run = load_or_train_alignment(profile, manifest=manifest)
-    _, dec_report = load_or_train_decoder(profile, manifest)
-    MMGenPipeline.from_profile(profile, "mmgen+roll")  # trains whatever is missing, outside the timings
+    stages = Stages(profile)
+    manifest, run, dec_report = stages.dataset, stages.alignment(), stages.decoder_report
+    stages.pipelines()  # trains whatever is missing, outside the timings
 
     t0 = time.perf_counter()
-    pipe = MMGenPipeline.from_profile(profile, "mmgen+roll", train_missing=False)
+    pipe = Stages(profile, train_missing=False, progress=False).pipeline("mmgen+roll")
     say("pipeline load (artifacts → memory)", f"{time.perf_counter() - t0:.2f} s")
 
     prompt = manifest.items("test")[0].caption
@@ -57,7 +51,7 @@ def main() -> None:
         dt = time_generation(pipe, prompt, seconds=args.seconds, seed=0, sampler=sampler, steps=steps)
         say(f"generation {sampler.upper()}-{steps}, {args.seconds:.2f} s audio", f"{dt:.1f} s (RTF {dt / args.seconds:.2f})")
 
-    stage = load_or_build_database(profile, run=run, manifest=manifest)
+    stage = stages.database
     q = np.random.default_rng(0).standard_normal((1000, stage.db.dim)).astype(np.float32)
     stage.db.search(q[:10], k=1)
     t0 = time.perf_counter()
@@ -78,8 +72,8 @@ def main() -> None:
     say("train: alignment (tri-modal)", f"{run.log.samples_per_s:.1f} samples/s")
     say("train: VAE", f"{dec_report.vae_samples_per_s:.1f} samples/s")
     say("train: HiFi-GAN vocoder", f"{dec_report.vocoder_samples_per_s:.1f} samples/s")
-    for mode in diffusion_config(profile).modes:
-        _, rep = load_or_train_unet(profile, mode, pipe.decoder, pipe.embedder, manifest, train_missing=False)
+    for mode in stages.diffusion_config.modes:
+        _, rep = stages.unet(mode)
         say(f"train: UNet ({mode})", f"{rep['samples_per_s']:.1f} samples/s")
     say("peak memory (RSS)", f"{peak_rss_mb():,.0f} MB")
     import pandas as pd
