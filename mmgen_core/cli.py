@@ -95,7 +95,6 @@ def generate_main(argv: Sequence[str]) -> int:
         if a.pipeline:
             pipe = MMGenPipeline.from_pretrained(a.pipeline, **overrides, **({"mode": a.mode} if a.mode else {}))
         else:
-
             pipe = Stages(load_profile(a.profile, _overrides(a.overrides)), train_missing=False, progress=False).pipeline(a.mode, **overrides)
         out = pipe(a.text, audio=a.audio, melody=melody, seed=a.seed)
     except (CheckpointError, AudioError, MelodyError, FileNotFoundError) as exc:
@@ -118,7 +117,6 @@ def _add_profile(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_notebooks(args: argparse.Namespace) -> int:
-
     only = [s for part in args.only for s in part.split(",") if s]
     timings = run_notebooks(args.profile, _overrides(args.overrides), only=only)
     print(f"[mmgen] {len(timings)} notebooks in {sum(t for _, t in timings):.0f} s")
@@ -126,7 +124,6 @@ def cmd_notebooks(args: argparse.Namespace) -> int:
 
 
 def cmd_data(args: argparse.Namespace) -> int:
-
     man = Stages(load_profile(args.profile, _overrides(args.overrides))).dataset
     counts = {s: len(man.items(s)) for s in ("train", "valid", "test")}
     print(f"{man.path}: {counts}, {len(man.rejects())} rejected (see {man.rejects_path.name})")
@@ -134,7 +131,6 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 
 def cmd_extract(args: argparse.Namespace) -> int:
-
     failed = 0
     for path, notes in zip(args.audio, extract_notes(args.audio, progress=len(args.audio) > 1)):
         if isinstance(notes, Exception) or not notes:
@@ -143,13 +139,11 @@ def cmd_extract(args: argparse.Namespace) -> int:
             continue
         print(f"{path}\t{notes_to_text(notes, args.order)}")
         if args.midi_dir:
-
             save_midi(notes, Path(args.midi_dir) / (Path(path).stem + ".mid"))
     return 1 if failed else 0
 
 
 def cmd_generate(argv: Sequence[str]) -> int:
-
     return generate_main(list(argv))
 
 

@@ -83,10 +83,6 @@ class Profile:
             raise KeyError(f"profile {self.name!r} section {name!r}: unknown keys {sorted(unknown)}")
         return cls(**data)
 
-    def stage_dir(self, stage: str, *config: Any) -> Path:
-        """Artifact folder of a stage, keyed by a hash of its config so changed inputs rebuild."""
-        return self.artifacts / f"{stage}-{config_hash(*config)}"
-
 
 def config_hash(*parts: Any) -> str:
     """A short stable hash of dataclasses / dicts / paths, for artifact folder names."""

@@ -48,11 +48,6 @@ def test_overrides_and_errors():
         parse_override("data.clip_seconds")
 
 
-def test_stage_dir_changes_with_config():
-    p = load_profile("smoke")
-    assert p.stage_dir("x", {"a": 1}) == p.stage_dir("x", {"a": 1}) != p.stage_dir("x", {"a": 2})
-
-
 def test_committed_notebooks_are_clean_and_parameterised():
     paths = notebook_paths()
     assert [p.name[:2] for p in paths] == sorted(p.name[:2] for p in paths)

@@ -5,17 +5,17 @@ from types import SimpleNamespace
 
 import matplotlib
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import pytest  # noqa: E402
-import torch  # noqa: E402
+matplotlib.use("Agg")  # headless, whatever MPLBACKEND says
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+import torch
 
-from mmgen_core.audio import AUDIOLDM_MEL, SAMPLE_RATE  # noqa: E402
-from mmgen_core.melody import Note  # noqa: E402
-from mmgen_core.reporting import save_figure, save_table  # noqa: E402
-from mmgen_core.reporting.plots import MEL_FPS, plot_generation, plot_mel, plot_roll  # noqa: E402
+from mmgen_core.audio import AUDIOLDM_MEL, SAMPLE_RATE
+from mmgen_core.melody import Note
+from mmgen_core.reporting import save_figure, save_table
+from mmgen_core.reporting.plots import MEL_FPS, plot_generation, plot_mel, plot_roll
 
 NOTES = [Note(60, 0.0, 0.5), Note(67, 0.5, 1.0)]
 

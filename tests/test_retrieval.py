@@ -240,7 +240,7 @@ from mmgen_core.data import Item
 from mmgen_core.reproduction import PAPER_ISR
 from mmgen_core.retrieval import (
     DatabaseStage,
-    Retrieved,
+    SearchResult,
     chance_match,
     cluster_purity,
     grid_table,
@@ -356,7 +356,7 @@ def test_retrieve_gives_ids_scores_embeddings_tokens():
     ids, tokens = [f"m{i}" for i in range(40)], [f"tok{i}" for i in range(40)]
     db = VectorDB.build(x, ids, tokens=tokens)
     got = retrieve(db, x[[3, 8]] * 2.0, k=2)
-    assert isinstance(got, Retrieved) and len(got) == 2
+    assert isinstance(got, SearchResult) and len(got) == 2
     assert got.top_ids == ["m3", "m8"] and got.top_tokens == ["tok3", "tok8"]
     np.testing.assert_allclose(got.top_scores, 1.0, atol=1e-5)
     assert got.embeddings.shape == (2, 2, 8)
@@ -410,7 +410,7 @@ def test_item_attributes_and_match_rates():
     assert item_attributes(Item("x", "x.wav", ["c"], meta={"instrument": ""}), ["instrument", "key"]) == \
         {"instrument": None, "key": None}
     pool = {it.id: it for it in items}
-    got = Retrieved([["t3"], ["t1"]], np.array([[3], [1]]), np.array([[0.9], [0.5]]), np.zeros((2, 1, 4)), None)
+    got = SearchResult(np.array([[0.9], [0.5]]), np.array([[3], [1]]), [["t3"], ["t1"]], np.zeros((2, 1, 4)))
     table = match_table([items[0], items[1]], got, pool)
     assert table["retrieved_id"].tolist() == ["t3", "t1"]
     assert table["same_instrument"].tolist() == [True, True] and table["same_style"].tolist() == [False, True]

@@ -1,12 +1,55 @@
 """Tri-modal alignment (CLMP): audio, text and melody in one embedding space (notebook 03)."""
-from .config import AlignmentConfig, JOINT_DIM, MELODY_TOWERS, MODALITIES, VARIANTS, resolve_variant, variants_to_train
-from .embeddings import EmbeddingSet, embed_split, evaluate, export_embeddings, load_embeddings, mean_map10
+from .config import (
+    JOINT_DIM,
+    MELODY_TOWERS,
+    MODALITIES,
+    VARIANTS,
+    AlignmentConfig,
+    resolve_variant,
+    variants_to_train,
+)
+from .embeddings import (
+    EmbeddingSet,
+    embed_split,
+    evaluate,
+    export_embeddings,
+    load_embeddings,
+    mean_map10,
+)
 from .features import SplitData, caption_choice, manifest_fingerprint, prepare_split
-from .metrics import DIRECTIONS, RECALL_AT, all_directions, chance_recall, ranks_from_similarity, retrieval_scores, scores_from_ranks
+from .metrics import (
+    DIRECTIONS,
+    RECALL_AT,
+    all_directions,
+    chance_recall,
+    ranks_from_similarity,
+    retrieval_scores,
+    scores_from_ranks,
+)
 from .model import CLMP, clmp_loss
 from .stage import AlignmentRun, alignment_dir, load_or_train_alignment, load_trained
-from .towers import AudioTower, BagOfTokensMelody, LogitScale, MAX_NOTES, Projection, TextTower, TransformerMelody, check_captions, load_clap_audio, melody_ids, melody_tower, scratch_audio_config, text_model_dir
-from .train import TrainLog, alignment_loss_fn, epoch_order, train_alignment, warmup_cosine
+from .towers import (
+    MAX_NOTES,
+    AudioTower,
+    BagOfTokensMelody,
+    LogitScale,
+    Projection,
+    TextTower,
+    TransformerMelody,
+    check_captions,
+    load_clap_audio,
+    melody_ids,
+    melody_tower,
+    scratch_audio_config,
+    text_model_dir,
+)
+from .train import (
+    TrainLog,
+    alignment_loss_fn,
+    epoch_order,
+    train_alignment,
+    warmup_cosine,
+)
 
 __all__ = [
     "AlignmentConfig",

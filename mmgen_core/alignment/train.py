@@ -14,7 +14,9 @@ import numpy as np
 import torch
 from accelerate import PartialState
 
-from mmgen_core import training  # module import: ``train`` names the training split below
+from mmgen_core import (
+    training,  # module import: ``train`` names the training split below
+)
 from mmgen_core.alignment.config import AlignmentConfig
 from mmgen_core.alignment.embeddings import evaluate, mean_map10
 from mmgen_core.alignment.features import (

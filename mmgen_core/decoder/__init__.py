@@ -1,9 +1,30 @@
 """The decoder: mel VAE and vocoder, their stage and the decoder ceiling (notebook 05)."""
 from .ceiling import decoder_ceiling
 from .decoder import Decoder
-from .stage import DecoderReport, FORMAT, decoder_dir, load_or_train_decoder
-from .vae import MelNorm, VAEConfig, VAE_DOWN, build_vae, load_vae, measure_scaling_factor, train_vae, vae_loss_fn
-from .vocoder import MRSTFT_RES, Vocoder, VocoderConfig, build_hifigan, choose_vocoder, mrstft_loss, resynthesis_scores, smooth_log_mel, stft_mag, train_hifigan, vocoder_loss_fn
+from .stage import FORMAT, DecoderReport, decoder_dir, load_or_train_decoder
+from .vae import (
+    VAE_DOWN,
+    MelNorm,
+    VAEConfig,
+    build_vae,
+    load_vae,
+    measure_scaling_factor,
+    train_vae,
+    vae_loss_fn,
+)
+from .vocoder import (
+    MRSTFT_RES,
+    Vocoder,
+    VocoderConfig,
+    build_hifigan,
+    choose_vocoder,
+    mrstft_loss,
+    resynthesis_scores,
+    smooth_log_mel,
+    stft_mag,
+    train_hifigan,
+    vocoder_loss_fn,
+)
 
 __all__ = [
     "Decoder",

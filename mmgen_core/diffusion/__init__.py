@@ -1,10 +1,41 @@
 """Melody-guided latent diffusion in three conditioning modes (notebook 06)."""
-from .conditioning import ConditionData, FPS, LATENT_BINS, build_condition_data, cond_dim, condition, harmonic_template, melody_features, roll_channels
-from .config import DiffusionConfig, GUIDANCE_FORMS, MODES, ROLL_KINDS, SAMPLERS, check_mode, noise_schedule
+from .conditioning import (
+    FPS,
+    LATENT_BINS,
+    ConditionData,
+    build_condition_data,
+    cond_dim,
+    condition,
+    harmonic_template,
+    melody_features,
+    roll_channels,
+)
+from .config import (
+    GUIDANCE_FORMS,
+    MODES,
+    ROLL_KINDS,
+    SAMPLERS,
+    DiffusionConfig,
+    check_mode,
+    noise_schedule,
+)
 from .sampling import guided_noise, make_scheduler, sample_latents
-from .stage import CONDITION_FIELDS, FORMAT, conditions_dir, load_or_train_unet, unet_dir
+from .stage import (
+    CONDITION_FIELDS,
+    FORMAT,
+    conditions_dir,
+    load_or_train_unet,
+    unet_dir,
+)
 from .train import diffusion_loss_fn, train_unet
-from .unet import build_unet, in_channels, init_unet, load_unet, predict_noise, widen_unet
+from .unet import (
+    build_unet,
+    in_channels,
+    init_unet,
+    load_unet,
+    predict_noise,
+    widen_unet,
+)
 
 __all__ = [
     "CONDITION_FIELDS",

@@ -94,7 +94,6 @@ class ConditionData:
     item: torch.Tensor  # (M,) long, row → clip
 
     def save(self, path: Path) -> None:
-
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")
         save_file({k: v.contiguous() for k, v in asdict(self).items()}, str(tmp))
@@ -102,7 +101,6 @@ class ConditionData:
 
     @classmethod
     def load(cls, path: Path) -> "ConditionData":
-
         return cls(**load_file(str(path)))
 
 

@@ -1,8 +1,55 @@
 """Melodies: notes and MIDI, the official token format, Basic Pitch extraction, FluidSynth rendering (notebook 01)."""
 from .extract import ExtractConfig, MelodyExtractor, default_extractor, extract_notes
-from .notes import MelodyError, Note, chroma_roll, clip_notes, load_midi, note_f1, note_scores, order_notes, piano_roll, save_midi, transpose
-from .render import Renderer, SOUNDFONT_CANDIDATES, Track, find_soundfont
-from .tokens import BAR, BOS, COMMA, EOS, IDS_PER_NOTE, MAX_LEN, N_BINS, OCTAVES, PAD, PITCH_CLASSES, SONG_TOKENS, SPECIALS, TOKEN_TO_ID, T_MAX, T_MIN, UNK, VOCAB_SIZE, ZERO_BIN, attention_mask, bin_to_time, decode, encode, ids_to_text, ids_to_triplets, name_pitch, notes_to_text, notes_to_triplets, pitch_name, text_to_ids, text_to_notes, text_to_triplets, time_to_bin, triplets_to_ids, triplets_to_notes
+from .notes import (
+    MelodyError,
+    Note,
+    chroma_roll,
+    clip_notes,
+    load_midi,
+    note_f1,
+    note_scores,
+    order_notes,
+    piano_roll,
+    save_midi,
+    transpose,
+)
+from .render import SOUNDFONT_CANDIDATES, Renderer, Track, find_soundfont
+from .tokens import (
+    BAR,
+    BOS,
+    COMMA,
+    EOS,
+    IDS_PER_NOTE,
+    MAX_LEN,
+    N_BINS,
+    OCTAVES,
+    PAD,
+    PITCH_CLASSES,
+    SONG_TOKENS,
+    SPECIALS,
+    T_MAX,
+    T_MIN,
+    TOKEN_TO_ID,
+    UNK,
+    VOCAB_SIZE,
+    ZERO_BIN,
+    attention_mask,
+    bin_to_time,
+    decode,
+    encode,
+    ids_to_text,
+    ids_to_triplets,
+    name_pitch,
+    notes_to_text,
+    notes_to_triplets,
+    pitch_name,
+    text_to_ids,
+    text_to_notes,
+    text_to_triplets,
+    time_to_bin,
+    triplets_to_ids,
+    triplets_to_notes,
+)
 
 __all__ = [
     "BAR",

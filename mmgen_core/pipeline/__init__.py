@@ -1,6 +1,22 @@
 """MMGen end to end: text / audio / melody → music, and the generation experiments (notebook 07)."""
-from .experiments import LONG_CLIP_SECONDS, guidance_sweep, mean_chroma, melody_adherence, sampler_sweep, time_generation
-from .pipeline import AUDIO_SUFFIXES, CONFIG_FILE, Generation, GenerationConfig, MIDI_SUFFIXES, MMGenPipeline, load_melody, score_melody_db
+from .experiments import (
+    LONG_CLIP_SECONDS,
+    guidance_sweep,
+    mean_chroma,
+    melody_adherence,
+    sampler_sweep,
+    time_generation,
+)
+from .pipeline import (
+    AUDIO_SUFFIXES,
+    CONFIG_FILE,
+    MIDI_SUFFIXES,
+    Generation,
+    GenerationConfig,
+    MMGenPipeline,
+    load_melody,
+    score_melody_db,
+)
 
 __all__ = [
     "AUDIO_SUFFIXES",

@@ -90,7 +90,7 @@ def sampler_sweep(pipe: MMGenPipeline, captions: Sequence[str], notes: Sequence[
     ``seconds`` clip (:func:`time_generation`) with its real-time factor. ``eta`` applies to DDIM only."""
     rows = []
     for sampler, steps, eta in settings:
-        knobs = dict(sampler=sampler, steps=steps, eta=eta)
+        knobs = {"sampler": sampler, "steps": steps, "eta": eta}
         out = pipe(list(captions), melody=list(notes), seed=seed, candidates=1, progress=False, **knobs)
         dt = time_generation(pipe, captions[0], notes[0], seconds=seconds, seed=seed, **knobs)
         rows.append({"sampler": sampler, "steps": steps, "η": f"{eta:g}" if sampler == "ddim" else "—",

@@ -96,7 +96,6 @@ def load_melody(source: str | Path | Sequence[Note], seconds: float | None = Non
         if path.suffix.lower() in MIDI_SUFFIXES:
             notes = load_midi(path)
         elif path.suffix.lower() in AUDIO_SUFFIXES:
-
             found = extract_notes([path], progress=False)[0]
             if isinstance(found, Exception):
                 raise found

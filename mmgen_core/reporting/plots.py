@@ -46,7 +46,7 @@ def plot_roll(notes: Sequence[Note], ax=None, seconds: float | None = None, fps:
     seconds = seconds if seconds is not None else max((n.end for n in notes), default=0.0)
     if notes and seconds > 0:
         lo, hi = min(n.pitch for n in notes) - pad[0], max(n.pitch for n in notes) + pad[1]
-        frames = max(1, int(round(seconds * fps)))
+        frames = max(1, round(seconds * fps))
         ax.imshow(piano_roll(notes, frames, fps, max(lo, 0), min(hi, 128)), origin="lower", aspect="auto",
                   cmap=cmap, extent=(0, frames / fps, max(lo, 0), min(hi, 128)), interpolation="nearest")
     ax.set_xlabel("time (s)")

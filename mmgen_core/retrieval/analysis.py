@@ -8,8 +8,7 @@ import faiss
 import numpy as np
 import pandas as pd
 
-from mmgen_core.retrieval.index import RetrievalError, VectorDB
-from mmgen_core.retrieval.stage import Retrieved
+from mmgen_core.retrieval.index import RetrievalError, SearchResult, VectorDB
 
 
 def cluster_assignments(db: VectorDB) -> np.ndarray:
@@ -79,7 +78,7 @@ def cluster_purity(assignments: np.ndarray, metadata: Sequence[dict[str, Any]], 
     return pd.DataFrame(rows)
 
 
-def match_table(query_items: Sequence[Any], retrieved: Retrieved, pool: dict[str, Any],
+def match_table(query_items: Sequence[Any], retrieved: SearchResult, pool: dict[str, Any],
                 keys: Sequence[str] = ATTRIBUTE_KEYS) -> pd.DataFrame:
     """Per query: its caption, the top-1 retrieved item's caption and score, and for each key whether
     the retrieved item shares the query item's value (None when either lacks it)."""

@@ -77,10 +77,45 @@ class IndexConfig:
 
 @dataclass
 class SearchResult:
-    """Top-K of a batch of queries: scores (Q,K) cosine, indices (Q,K) rows, ids (Q lists of ≤K)."""
+    """Top-K of a batch of queries: cosine scores (Q, K), rows (Q, K), ids (Q lists of ≤ K) and, from
+    :func:`~mmgen_core.retrieval.stage.retrieve`, the stored vectors r (Q, K, d) and token texts."""
+
     scores: np.ndarray
     indices: np.ndarray
     ids: list[list[str]]
+    embeddings: np.ndarray | None = None
+    tokens: list[list[str]] | None = None
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @property
+    def top_ids(self) -> list[str]:
+        """The top-1 id of each query (the melody generation follows)."""
+        return [row[0] for row in self.ids]
+
+    @property
+    def top_scores(self) -> np.ndarray:
+        return self.scores[:, 0]
+
+    @property
+    def top_embeddings(self) -> np.ndarray:
+        """(Q, d) top-1 melody embeddings r."""
+        if self.embeddings is None:
+            raise RetrievalError("this result carries no vectors; use retrieve(...) to get them")
+        return self.embeddings[:, 0]
+
+    @property
+    def top_tokens(self) -> list[str]:
+        if self.tokens is None:
+            raise RetrievalError("this database was built without tokens; pass tokens= to VectorDB.build")
+        return [row[0] for row in self.tokens]
+
+    def records(self) -> list[dict[str, Any]]:
+        """One dict per query: ``ids``, ``scores``, ``embeddings`` and ``tokens`` of its top-K."""
+        return [{"ids": self.ids[q], "scores": self.scores[q],
+                 "embeddings": None if self.embeddings is None else self.embeddings[q],
+                 "tokens": None if self.tokens is None else self.tokens[q]} for q in range(len(self))]
 
 
 def _unit_rows(x: Any, what: str, dim: int | None = None) -> np.ndarray:

@@ -11,7 +11,13 @@ import pandas as pd
 
 from mmgen_core.artifacts import atomic_write, stage_dir
 from mmgen_core.retrieval.config import RetrievalConfig
-from mmgen_core.retrieval.index import IndexConfig, RetrievalError, VectorDB, _unit_rows
+from mmgen_core.retrieval.index import (
+    IndexConfig,
+    RetrievalError,
+    SearchResult,
+    VectorDB,
+    _unit_rows,
+)
 from mmgen_core.retrieval.isr import choose_config, grid_from_config, run_grid
 
 GRID_FILE = "grid.csv"
@@ -93,45 +99,7 @@ def load_or_build_database(cfg: RetrievalConfig, run: Any, manifest: Any, artifa
     return DatabaseStage(db, db.config, grid, folder, selected_by)
 
 
-@dataclass
-class Retrieved:
-    """Top-K melodies per query: ids, rows, cosine scores, embeddings r (Q, K, d) and token texts."""
-    ids: list[list[str]]
-    indices: np.ndarray
-    scores: np.ndarray
-    embeddings: np.ndarray
-    tokens: list[list[str]] | None
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    @property
-    def top_ids(self) -> list[str]:
-        """The top-1 id of each query (the melody generation follows)."""
-        return [row[0] for row in self.ids]
-
-    @property
-    def top_scores(self) -> np.ndarray:
-        return self.scores[:, 0]
-
-    @property
-    def top_embeddings(self) -> np.ndarray:
-        """(Q, d) top-1 melody embeddings r."""
-        return self.embeddings[:, 0]
-
-    @property
-    def top_tokens(self) -> list[str]:
-        if self.tokens is None:
-            raise RetrievalError("this database was built without tokens; pass tokens= to VectorDB.build")
-        return [row[0] for row in self.tokens]
-
-    def records(self) -> list[dict[str, Any]]:
-        """One dict per query: ``ids``, ``scores``, ``embeddings`` and ``tokens`` of its top-K."""
-        return [{"ids": self.ids[q], "scores": self.scores[q], "embeddings": self.embeddings[q],
-                 "tokens": None if self.tokens is None else self.tokens[q]} for q in range(len(self))]
-
-
-def retrieve(stage_or_db: DatabaseStage | VectorDB, query_vectors: Any, k: int = 1) -> Retrieved:
+def retrieve(stage_or_db: DatabaseStage | VectorDB, query_vectors: Any, k: int = 1) -> SearchResult:
     """Top-``k`` melodies for each query vector (text or audio embedding; one vector or (Q, d)).
 
     One batched search. A hit an approximate index could not fill (IVF scanning too few clusters
@@ -150,4 +118,4 @@ def retrieve(stage_or_db: DatabaseStage | VectorDB, query_vectors: Any, k: int =
         indices[holes], scores[holes] = top, np.take_along_axis(exact, top, 1)
     ids = [[db.ids[j] for j in row] for row in indices]
     tokens = None if db.tokens is None else [[db.tokens[j] for j in row] for row in indices]
-    return Retrieved(ids, indices, scores, db.vectors[indices], tokens)
+    return SearchResult(scores, indices, ids, db.vectors[indices], tokens)

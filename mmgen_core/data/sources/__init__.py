@@ -1,6 +1,18 @@
 """Where clips come from: the embedded music21 corpus and external datasets on disk."""
 from .folder import read_folder
-from .music21 import ACCOMP_PROGRAMS, MELODY_PROGRAMS, PITCH_NAMES, STYLE_WORDS, Work, build_music21, hash_str, list_works, make_clip, score_parts, write_caption
+from .music21 import (
+    ACCOMP_PROGRAMS,
+    MELODY_PROGRAMS,
+    PITCH_NAMES,
+    STYLE_WORDS,
+    Work,
+    build_music21,
+    hash_str,
+    list_works,
+    make_clip,
+    score_parts,
+    write_caption,
+)
 from .musicbench import read_musicbench
 from .musiccaps import read_musiccaps
 from .official import read_official

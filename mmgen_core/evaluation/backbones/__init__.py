@@ -1,6 +1,29 @@
 """Embedding and classifier networks for FAD/KL/IS: musicnn (shipped), VGGish and PANNs (local)."""
-from .base import Backbone, ClipFeatures, WeightError, load_state_dict_file, prepare_clips
-from .musicnn import BN_EPS, HOP, LAYERS, MTT_LABELS, MUSICNN_SR, Musicnn, MusicnnNet, N_FFT, N_MELS, PATCH_FRAMES, clip_patches, load_musicnn_net, musicnn_checkpoint_dir, musicnn_logmel, musicnn_state_dict, patch_starts
+from .base import (
+    Backbone,
+    ClipFeatures,
+    WeightError,
+    load_state_dict_file,
+    prepare_clips,
+)
+from .musicnn import (
+    BN_EPS,
+    HOP,
+    LAYERS,
+    MTT_LABELS,
+    MUSICNN_SR,
+    N_FFT,
+    N_MELS,
+    PATCH_FRAMES,
+    Musicnn,
+    MusicnnNet,
+    clip_patches,
+    load_musicnn_net,
+    musicnn_checkpoint_dir,
+    musicnn_logmel,
+    musicnn_state_dict,
+    patch_starts,
+)
 from .panns import CNN14_16K, CNN14_32K, Cnn14Config, Cnn14Net, PANNsCNN14
 from .tf1_checkpoint import CheckpointError, TensorEntry, load_checkpoint, read_index
 from .vggish import VGGish, VGGishNet, vggish_examples, vggish_mel_matrix
