@@ -7,7 +7,7 @@ diffusers/transformers model, so a local AudioLDM folder in diffusers layout (``
 ``vocoder/``) loads in place of the models trained here.
 
 On a CPU a small HiFi-GAN trained for minutes and Griffin-Lim are both kept; the decoder uses
-whichever resynthesises held-out clips better by a measured score (:func:`choose_vocoder`)."""
+whichever resynthesises validation clips better by a measured score (:func:`choose_vocoder`)."""
 from __future__ import annotations
 
 import json

@@ -27,7 +27,7 @@ from mmgen_core.training import LoopConfig, train
 class VocoderConfig:
     """Vocoder choice and the small HiFi-GAN's size/training (profile section ``vocoder``).
 
-    ``kind``: ``auto`` (decide by score on test clips), ``hifigan`` or ``griffinlim``.
+    ``kind``: ``auto`` (decide by score on validation clips), ``hifigan`` or ``griffinlim``.
     ``pretrained``: a local folder holding ``vocoder/`` (SpeechT5HifiGan, e.g. AudioLDM's).
     """
 
