@@ -71,8 +71,6 @@ def load_or_train_decoder(vae_cfg: VAEConfig, vocoder_cfg: VocoderConfig, manife
     out = stage.path
     stage.require(train_missing, "trained decoder", "run notebook 05_decoder (or `mmgen notebooks --only 05`) first")
     frames = clip_frames(clip_seconds)
-    _, valid_wavs = load_clips(manifest, "valid", frames, limit=vocoder_cfg.eval_clips)
-    valid_mels = mels_of(valid_wavs)
     if stage.done:
         report = DecoderReport(**stage.info())
         vocoders = {p.name: Vocoder.from_pretrained(p) for p in sorted((out / "vocoders").iterdir())}
@@ -83,16 +81,19 @@ def load_or_train_decoder(vae_cfg: VAEConfig, vocoder_cfg: VocoderConfig, manife
             voc.save_pretrained(out / "vocoders" / name)
         report.folder = out.name
         stage.finish(asdict(report))
-    choice = out / f"vocoder_choice-{len(valid_wavs)}.json"
-    if not choice.exists():
-        best, table = choose_vocoder(vocoders, valid_wavs, valid_mels)
-        atomic_write(choice, lambda p: p.write_text(json.dumps({"best": best, "table": table.to_dict("records")})))
-    picked = json.loads(choice.read_text())
-    report.vocoder_table = picked["table"]
-    report.chosen_vocoder = picked["best"] if vocoder_cfg.kind == "auto" else vocoder_cfg.kind
     final = Decoder.from_pretrained(out / "final")
+    choice = out / f"vocoder_choice-{vocoder_cfg.eval_clips}.json"
+    if not choice.exists():  # measured once per number of clips, then read
+        _, valid_wavs = load_clips(manifest, "valid", frames, limit=vocoder_cfg.eval_clips)
+        valid_mels = mels_of(valid_wavs)
+        best, table = choose_vocoder(vocoders, valid_wavs, valid_mels)
+        recon = float((final.decode(final.encode(valid_mels)) - valid_mels).abs().mean())
+        atomic_write(choice, lambda p: p.write_text(json.dumps({"best": best, "table": table.to_dict("records"),
+                                                                "vae_recon_l1": recon})))
+    picked = json.loads(choice.read_text())
+    report.vocoder_table, report.vae_recon_l1 = picked["table"], picked["vae_recon_l1"]
+    report.chosen_vocoder = picked["best"] if vocoder_cfg.kind == "auto" else vocoder_cfg.kind
     dec = Decoder(final.vae, vocoders[report.chosen_vocoder], final.norm)
-    report.vae_recon_l1 = float((dec.decode(dec.encode(valid_mels)) - valid_mels).abs().mean())
     return dec, report
 
 
