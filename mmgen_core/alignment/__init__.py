@@ -1,21 +1,6 @@
 """Tri-modal alignment (CLMP): audio, text and melody in one embedding space (notebook 03)."""
-from .config import (
-    JOINT_DIM,
-    MELODY_TOWERS,
-    MODALITIES,
-    VARIANTS,
-    AlignmentConfig,
-    resolve_variant,
-    variants_to_train,
-)
-from .embeddings import (
-    EmbeddingSet,
-    embed_split,
-    evaluate,
-    export_embeddings,
-    load_embeddings,
-    mean_map10,
-)
+from .config import JOINT_DIM, MELODY_TOWERS, MODALITIES, VARIANTS, AlignmentConfig, resolve_variant, variants_to_train
+from .embeddings import EmbeddingSet, embed_split, evaluate, export_embeddings, load_embeddings, mean_map10
 from .features import SplitData, caption_choice, manifest_fingerprint, prepare_split
 from .metrics import (
     DIRECTIONS,
@@ -43,13 +28,7 @@ from .towers import (
     scratch_audio_config,
     text_model_dir,
 )
-from .train import (
-    TrainLog,
-    alignment_loss_fn,
-    epoch_order,
-    train_alignment,
-    warmup_cosine,
-)
+from .train import TrainLog, alignment_loss_fn, epoch_order, train_alignment, warmup_cosine
 
 __all__ = [
     "AlignmentConfig",

@@ -10,15 +10,7 @@ from .frontend import (
     mel_to_magnitude,
     mels_of,
 )
-from .io import (
-    SAMPLE_RATE,
-    AudioError,
-    check_not_silent,
-    fit_length,
-    load_audio,
-    normalize_peak,
-    save_audio,
-)
+from .io import SAMPLE_RATE, AudioError, check_not_silent, fit_length, load_audio, normalize_peak, save_audio
 
 __all__ = [
     "AUDIOLDM_MEL",

@@ -1,15 +1,6 @@
 """Datasets: the manifest format, the dataset stage, statistics and sources (notebook 02)."""
 from .config import DataConfig
-from .manifest import (
-    SPLITS,
-    Item,
-    Manifest,
-    Reject,
-    assign_splits,
-    item_notes,
-    load_clips,
-    melody_text,
-)
+from .manifest import SPLITS, Item, Manifest, Reject, assign_splits, item_notes, load_clips, melody_text
 from .sources import (
     ACCOMP_PROGRAMS,
     AUDIO_EXTS,

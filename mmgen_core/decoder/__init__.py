@@ -2,16 +2,7 @@
 from .ceiling import decoder_ceiling
 from .decoder import Decoder
 from .stage import FORMAT, DecoderReport, decoder_dir, load_or_train_decoder
-from .vae import (
-    VAE_DOWN,
-    MelNorm,
-    VAEConfig,
-    build_vae,
-    load_vae,
-    measure_scaling_factor,
-    train_vae,
-    vae_loss_fn,
-)
+from .vae import VAE_DOWN, MelNorm, VAEConfig, build_vae, load_vae, measure_scaling_factor, train_vae, vae_loss_fn
 from .vocoder import (
     MRSTFT_RES,
     Vocoder,

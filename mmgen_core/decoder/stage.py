@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mmgen_core.artifacts import StageDir, atomic_write, keyed_fields, stage_dir
+from mmgen_core.artifacts import StageDir, atomic_write, stage_dir
 from mmgen_core.audio.frontend import (
     AUDIOLDM_MEL,
     clip_frames,
@@ -51,12 +51,9 @@ class DecoderReport:
 def decoder_dir(vae: VAEConfig, vocoder: VocoderConfig, manifest: Manifest, artifacts: Path, seed: int) -> StageDir:
     """The decoder's folder: keyed by the data, the mel front end, what trains the VAE and vocoder, and the seed.
     Checkpoint cadence and the number of clips the vocoder choice is scored on change no trained weights."""
-    trained = [{k: v for k, v in keyed_fields(c).items() if k not in _UNKEYED} for c in (vae, vocoder)]
-    return stage_dir(artifacts, "decoder", *trained, upstream=[manifest.root], mel=asdict(AUDIOLDM_MEL), seed=seed,
+    return stage_dir(artifacts, "decoder", vae, vocoder, upstream=[manifest.root], mel=asdict(AUDIOLDM_MEL), seed=seed,
                      format=FORMAT)
 
-
-_UNKEYED = ("checkpoint_every", "eval_clips")
 
 
 def load_or_train_decoder(vae_cfg: VAEConfig, vocoder_cfg: VocoderConfig, manifest: Manifest, clip_seconds: float,

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -35,6 +36,8 @@ class VAEConfig:
     checkpoint_every: int = 100
     scale_clips: int = 64  # training clips used to measure the latent std
     pretrained: str | None = None
+
+    UNKEYED: ClassVar[tuple[str, ...]] = ("checkpoint_every",)  # changes no trained weight
 
 
 @dataclass

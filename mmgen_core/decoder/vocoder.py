@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -45,7 +46,9 @@ class VocoderConfig:
     lr: float = 1e-3
     warmup_steps: int = 20  # linear LR warm-up, then constant
     checkpoint_every: int = 100
-    eval_clips: int = 16
+    eval_clips: int = 16  # validation clips the choice is scored on (re-scored, never retrained, when changed)
+
+    UNKEYED: ClassVar[tuple[str, ...]] = ("checkpoint_every", "eval_clips")
 
 
 class Vocoder:

@@ -10,32 +10,11 @@ from .conditioning import (
     melody_features,
     roll_channels,
 )
-from .config import (
-    GUIDANCE_FORMS,
-    MODES,
-    ROLL_KINDS,
-    SAMPLERS,
-    DiffusionConfig,
-    check_mode,
-    noise_schedule,
-)
+from .config import GUIDANCE_FORMS, MODES, ROLL_KINDS, SAMPLERS, DiffusionConfig, check_mode, noise_schedule
 from .sampling import guided_noise, make_scheduler, sample_latents
-from .stage import (
-    CONDITION_FIELDS,
-    FORMAT,
-    conditions_dir,
-    load_or_train_unet,
-    unet_dir,
-)
+from .stage import CONDITION_FIELDS, FORMAT, conditions_dir, load_or_train_unet, unet_dir
 from .train import diffusion_loss_fn, train_unet
-from .unet import (
-    build_unet,
-    in_channels,
-    init_unet,
-    load_unet,
-    predict_noise,
-    widen_unet,
-)
+from .unet import build_unet, in_channels, init_unet, load_unet, predict_noise, widen_unet
 
 __all__ = [
     "CONDITION_FIELDS",

@@ -1,12 +1,5 @@
 """Writing results: tables (Markdown + CSV), figures and shared plots."""
-from .plots import (
-    MEL_FPS,
-    plot_generation,
-    plot_isr_latency,
-    plot_mel,
-    plot_piano_roll,
-    plot_roll,
-)
+from .plots import MEL_FPS, plot_generation, plot_isr_latency, plot_mel, plot_piano_roll, plot_roll
 from .tables import save_figure, save_table
 
 __all__ = [

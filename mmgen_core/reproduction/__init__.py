@@ -2,23 +2,8 @@
 from .claims import claims
 from .isr_quality import isr_fad_correlation, isr_vs_quality, rank_correlation
 from .paper import PAPER_ISR, PAPER_TABLE1, PAPER_TABLE2, paper_comparison, paper_table1
-from .table1 import (
-    CEILING,
-    ResultsConfig,
-    eval_items,
-    score_clips,
-    summarize,
-    table1_runs,
-)
-from .table2 import (
-    PAPER_DATA,
-    PAPER_HARDWARE,
-    TOWER_NAMES,
-    melody_effect,
-    table2,
-    table2_long,
-    variant_label,
-)
+from .table1 import CEILING, ResultsConfig, eval_items, score_clips, summarize, table1_runs
+from .table2 import PAPER_DATA, PAPER_HARDWARE, TOWER_NAMES, melody_effect, table2, table2_long, variant_label
 
 __all__ = [
     "CEILING",

@@ -9,16 +9,7 @@ from .analysis import (
     match_table,
 )
 from .config import SELECT_BY, RetrievalConfig
-from .index import (
-    ADD_CHUNK,
-    FILES,
-    FORMAT,
-    KINDS,
-    IndexConfig,
-    RetrievalError,
-    SearchResult,
-    VectorDB,
-)
+from .index import ADD_CHUNK, FILES, FORMAT, KINDS, IndexConfig, RetrievalError, SearchResult, VectorDB
 from .isr import (
     HNSW_EF_CONSTRUCTION,
     HNSW_EF_SEARCH,
@@ -35,14 +26,7 @@ from .isr import (
     recall_at_k,
     run_grid,
 )
-from .stage import (
-    GRID_FILE,
-    DatabaseStage,
-    load_grid,
-    load_or_build_database,
-    retrieve,
-    save_grid,
-)
+from .stage import GRID_FILE, DatabaseStage, load_grid, load_or_build_database, retrieve, save_grid
 
 __all__ = [
     "ADD_CHUNK",

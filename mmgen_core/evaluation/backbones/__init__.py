@@ -1,11 +1,5 @@
 """Embedding and classifier networks for FAD/KL/IS: musicnn (shipped), VGGish and PANNs (local)."""
-from .base import (
-    Backbone,
-    ClipFeatures,
-    WeightError,
-    load_state_dict_file,
-    prepare_clips,
-)
+from .base import Backbone, ClipFeatures, WeightError, load_state_dict_file, prepare_clips
 from .musicnn import (
     BN_EPS,
     HOP,
