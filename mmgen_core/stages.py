@@ -15,6 +15,7 @@ from diffusers import UNet2DConditionModel
 
 from mmgen_core.alignment.config import AlignmentConfig
 from mmgen_core.alignment.stage import AlignmentRun, load_or_train_alignment
+from mmgen_core.compute import ComputeConfig
 from mmgen_core.config import Profile
 from mmgen_core.data.config import DataConfig
 from mmgen_core.data.manifest import Manifest
@@ -46,6 +47,8 @@ class Stages:
         self.vocoder_config: VocoderConfig = profile.section("vocoder", VocoderConfig)
         self.diffusion_config: DiffusionConfig = profile.section("diffusion", DiffusionConfig)
         self.generation_config: GenerationConfig = profile.section("generation", GenerationConfig)
+        self.compute_config: ComputeConfig = (profile.section("compute", ComputeConfig) if "compute" in profile.sections
+                                              else ComputeConfig())
         self._runs: dict[str, AlignmentRun] = {}
         self._unets: dict[str, tuple[UNet2DConditionModel, dict]] = {}
 
@@ -67,7 +70,7 @@ class Stages:
         if variant not in self._runs:
             self._runs[variant] = load_or_train_alignment(
                 self.alignment_config, variant, self.dataset, self.clip_seconds, **self._where,
-                train_missing=self.train_missing, progress=self.progress)
+                train_missing=self.train_missing, progress=self.progress, compute=self.compute_config)
         return self._runs[variant]
 
     @cached_property
@@ -79,7 +82,7 @@ class Stages:
     @cached_property
     def _decoder(self) -> tuple[Decoder, DecoderReport]:
         return load_or_train_decoder(self.vae_config, self.vocoder_config, self.dataset, self.clip_seconds,
-                                     **self._where, train_missing=self.train_missing)
+                                     **self._where, train_missing=self.train_missing, compute=self.compute_config)
 
     @property
     def decoder(self) -> Decoder:
@@ -98,7 +101,7 @@ class Stages:
             database = self.database if cfg.train_melody == "retrieved" else None
             self._unets[mode] = load_or_train_unet(
                 cfg, mode, self.dataset, self.decoder, self.decoder_report, self.alignment(), database,
-                self.clip_seconds, **self._where, train_missing=self.train_missing)
+                self.clip_seconds, **self._where, train_missing=self.train_missing, compute=self.compute_config)
         return self._unets[mode]
 
     @cached_property
@@ -112,11 +115,11 @@ class Stages:
         if mode:
             gcfg = replace(gcfg, mode=mode)
         if gcfg.pretrained:
-            return MMGenPipeline.from_pretrained(gcfg.pretrained, **{k: v for k, v in vars(gcfg).items()
-                                                                      if k != "pretrained"})
+            return MMGenPipeline.from_pretrained(gcfg.pretrained, compute=self.compute_config,
+                                                 **{k: v for k, v in vars(gcfg).items() if k != "pretrained"})
         unet, _ = self.unet(gcfg.mode)
         return MMGenPipeline(unet, self.decoder, self.alignment().model, self.melody_db, self.diffusion_config, gcfg,
-                             self.clip_seconds)
+                             self.clip_seconds, self.compute_config)
 
     def pipelines(self, modes: Sequence[str] | None = None, **generation: Any) -> dict[str, MMGenPipeline]:
         """One pipeline per mode (default: ``diffusion.modes``), sharing decoder, aligner and database."""

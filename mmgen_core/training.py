@@ -24,6 +24,7 @@ from diffusers.training_utils import EMAModel
 from tqdm.auto import tqdm
 
 from mmgen_core.checkpoints import CheckpointError, load_state, load_weights, save_state
+from mmgen_core.compute import FP32_EAGER, ComputeConfig
 
 LossFn = Callable[[torch.nn.Module, torch.Generator, int], tuple[torch.Tensor, dict[str, float]]]
 Validate = Callable[[torch.nn.Module], float]
@@ -42,7 +43,6 @@ class LoopConfig:
     schedule: str = "constant"  # after the linear warm-up: constant | cosine (to 0 at ``steps``)
     grad_clip: float = 1.0  # 0 = no clipping
     ema_decay: float = 0.0  # 0 = no EMA
-    mixed_precision: str = "no"  # no | bf16 | fp16
     checkpoint_every: int = 200
     log_every: int = 10
     eval_every: int = 0  # steps between validations (and at the last step); 0 = never
@@ -52,8 +52,6 @@ class LoopConfig:
             raise ValueError(f"optimizer must be one of {list(OPTIMIZERS)}, not {self.optimizer!r}")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {SCHEDULES}, not {self.schedule!r}")
-        if self.mixed_precision not in ("no", "bf16", "fp16"):
-            raise ValueError(f"mixed_precision must be 'no', 'bf16' or 'fp16', not {self.mixed_precision!r}")
 
 
 @dataclass
@@ -66,7 +64,7 @@ class TrainResult:
     train_seconds: float = 0.0  # optimiser steps only, summed over resumed runs
     samples: int = 0
     done: bool = False
-    hardware: str = ""
+    hardware: str = ""  # where and how the last (resumed) part ran: device, threads, precision
     resumed_from: int = 0
     ema: EMAModel | None = field(default=None, repr=False)
 
@@ -93,32 +91,38 @@ def lr_factor(step: int, warmup: int, total: int, schedule: str = "constant") ->
     return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
 
 
-def hardware_label(device: torch.device, processes: int = 1) -> str:
-    """Where a run trained, for tables: GPU name × count, or CPU thread count."""
-    if device.type == "cuda":
-        return f"{processes}× {torch.cuda.get_device_name(device)}"
-    return f"CPU, {processes} process × {torch.get_num_threads()} threads"
+def hardware_label(device: torch.device, processes: int = 1, compute: ComputeConfig | None = None) -> str:
+    """Where and how a run trained, for tables: GPU name × count or CPU threads, and the compute settings."""
+    where = (f"{processes}× {torch.cuda.get_device_name(device)}" if device.type == "cuda"
+             else f"CPU, {processes} process × {torch.get_num_threads()} threads")
+    return where if compute is None else f"{where}, {compute.label(device)}"
 
 
 def train(model: torch.nn.Module, loss_fn: LossFn, cfg: LoopConfig, ckpt_dir: str | Path, *, seed: int = 0,
           batch_size: int = 1, stop_at: int | None = None, validate: Validate | None = None,
-          parts: torch.nn.Module | None = None, desc: str = "train", progress: bool = True) -> TrainResult:
+          parts: torch.nn.Module | None = None, desc: str = "train", progress: bool = True,
+          compute: ComputeConfig | None = None) -> TrainResult:
     """Train ``model`` on ``loss_fn``; resume from ``ckpt_dir/last``, keep the best validated step in ``best/``.
 
     ``parts``: the module whose weights checkpoints hold (default ``model``; e.g. without a frozen encoder).
     ``stop_at`` ends the run early (a time-boxed or interrupted run); calling again resumes it.
+    ``compute``: precision, attention kernel, layout, compilation, fused optimiser (default: fp32 eager).
     """
     folder, parts = Path(ckpt_dir), parts if parts is not None else model
-    acc = _accelerator(cfg.mixed_precision)
+    compute = compute or FP32_EAGER
+    acc = _accelerator(compute.mixed_precision(_device()))
+    compute.prepare(model, acc.device)
     params = [p for p in model.parameters() if p.requires_grad]
-    opt = OPTIMIZERS[cfg.optimizer](params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = OPTIMIZERS[cfg.optimizer](params, lr=cfg.lr, weight_decay=cfg.weight_decay,
+                                    **({"fused": True} if compute.fused_optimizer else {}))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, partial(lr_factor, warmup=cfg.warmup_steps, total=cfg.steps,
                                                            schedule=cfg.schedule))
-    ema = EMAModel(params, decay=cfg.ema_decay, use_ema_warmup=True, power=0.75) if cfg.ema_decay else None
+    ema = (EMAModel(params, decay=cfg.ema_decay, use_ema_warmup=True, power=0.75, foreach=True)
+           if cfg.ema_decay else None)
     res = TrainResult(ema=ema)
     if (folder / "last" / "state.json").exists():
         _resume(folder / "last", parts, opt, sched, ema, res)
-    res.hardware = hardware_label(acc.device, acc.num_processes)
+    res.hardware = hardware_label(acc.device, acc.num_processes, compute)
     wrapped, opt = acc.prepare(model, opt)
     if ema is not None:
         ema.to(acc.device)
@@ -161,6 +165,11 @@ def train(model: torch.nn.Module, loss_fn: LossFn, cfg: LoopConfig, ckpt_dir: st
     acc.wait_for_everyone()
     acc.unwrap_model(wrapped, keep_fp32_wrapper=False).eval()  # drops the autocast wrapper from forward
     return res
+
+
+def _device() -> torch.device:
+    """The device Accelerate will train on (before one is made): the local GPU if any, else the CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def _accelerator(mixed_precision: str) -> Accelerator:

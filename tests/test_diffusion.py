@@ -83,7 +83,7 @@ def test_classifier_free_guidance_forms():
         guided_noise(unet, x, t, c, r, 3.0, "other")
 
 
-@pytest.mark.parametrize("sampler", ["ddim", "dpm"])
+@pytest.mark.parametrize("sampler", ["ddim", "dpm", "dpm-sde"])
 def test_samplers_are_seeded(sampler):
     unet = build_unet(CFG, "mmgen+roll").eval()
     d = _data()

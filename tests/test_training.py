@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from mmgen_core.checkpoints import load_state
+from mmgen_core.compute import ComputeConfig
 from mmgen_core.training import LoopConfig, apply_ema, lr_factor, train
 
 X = torch.randn(32, 4, generator=torch.Generator().manual_seed(1))
@@ -120,8 +121,8 @@ def test_bf16_autocast_runs_on_cpu(tmp_path):
 
     model = _model()
     model[0].register_forward_hook(lambda module, args, out: seen.append(out.dtype))
-    res = train(model, bf16_loss, LoopConfig(steps=3, lr=1e-2, mixed_precision="bf16", log_every=1), tmp_path,
-                progress=False)
+    res = train(model, bf16_loss, LoopConfig(steps=3, lr=1e-2, log_every=1), tmp_path,
+                progress=False, compute=ComputeConfig(precision="bf16"))
     assert seen[:3] == [torch.bfloat16] * 3 and all(math.isfinite(h["loss"]) for h in res.history)
     model(X.to(model[0].weight.device))
     assert seen[-1] == torch.float32  # the autocast wrapper is gone after training

@@ -47,7 +47,6 @@ class AlignmentConfig:
     weight_decay: float = 0.0
     warmup_steps: int = 50
     grad_clip: float = 1.0
-    mixed_precision: str = "no"  # no | fp16 | bf16 (GPU)
     eval_every: int = 1  # epochs between validation passes (best checkpoint by mean mAP@10)
     checkpoint_every: int = 200  # steps between last/ checkpoints (also at every validation)
     log_every: int = 5

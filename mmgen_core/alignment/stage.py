@@ -25,6 +25,7 @@ from mmgen_core.checkpoints import (
     load_weights,
     seed_everything,
 )
+from mmgen_core.compute import ComputeConfig
 from mmgen_core.data.manifest import SPLITS, Manifest
 
 
@@ -58,7 +59,7 @@ def alignment_dir(cfg: AlignmentConfig, manifest: Manifest, artifacts: Path, see
 
 def load_or_train_alignment(cfg: AlignmentConfig, variant: str, manifest: Manifest, clip_seconds: float,
                             artifacts: Path, seed: int = 0, *, train_missing: bool = True,
-                            progress: bool = True) -> AlignmentRun:
+                            progress: bool = True, compute: ComputeConfig | None = None) -> AlignmentRun:
     """One aligner variant: reused when config and data are unchanged, else trained (resuming), scored, exported."""
     cfg = resolve_variant(cfg, variant)
     stage = alignment_dir(cfg, manifest, artifacts, seed)
@@ -72,7 +73,7 @@ def load_or_train_alignment(cfg: AlignmentConfig, variant: str, manifest: Manife
         return AlignmentRun(variant, cfg, folder, load_trained(model, folder / "best"), TrainLog(**done["log"]),
                             done["test"], done["n_test"])
     data = {s: prepare_split(model, manifest, s) for s in SPLITS}
-    log = train_alignment(model, data["train"], data["valid"], folder, seed, progress=progress)
+    log = train_alignment(model, data["train"], data["valid"], folder, seed, progress=progress, compute=compute)
     if not (folder / "best" / "state.json").exists():
         raise CheckpointError(f"{folder}: training ended without a best checkpoint; delete the folder and retrain")
     load_trained(model, folder / "best")

@@ -24,6 +24,7 @@ from mmgen_core.alignment.features import (
     caption_choice,
 )
 from mmgen_core.alignment.model import CLMP, clmp_loss
+from mmgen_core.compute import ComputeConfig
 from mmgen_core.training import LoopConfig, TrainResult, hardware_label, lr_factor
 
 __all__ = ["TrainLog", "epoch_order", "hardware_label", "train_alignment", "warmup_cosine"]
@@ -87,7 +88,8 @@ def alignment_loss_fn(model: CLMP, train: SplitData, seed: int, bs: int,
 
 
 def train_alignment(model: CLMP, train: SplitData, valid: SplitData, folder: str | Path, seed: int, *,
-                    stop_after: int | None = None, progress: bool = True) -> TrainLog:
+                    stop_after: int | None = None, progress: bool = True,
+                    compute: ComputeConfig | None = None) -> TrainLog:
     """Train with Adam + warm-up/cosine; checkpoints in ``folder/last`` (resumed) and ``folder/best``.
 
     ``stop_after`` ends the run after that many steps, as an interruption would; calling again resumes.
@@ -101,7 +103,7 @@ def train_alignment(model: CLMP, train: SplitData, valid: SplitData, folder: str
                          f"(batch {cfg.batch_size}, {world} processes); use more data or fewer processes")
     loop = LoopConfig(steps=steps_per_epoch * cfg.epochs, lr=cfg.lr, optimizer="adam", schedule="cosine",
                       weight_decay=cfg.weight_decay, warmup_steps=cfg.warmup_steps, grad_clip=cfg.grad_clip,
-                      mixed_precision=cfg.mixed_precision, checkpoint_every=cfg.checkpoint_every,
+                      checkpoint_every=cfg.checkpoint_every,
                       log_every=cfg.log_every, eval_every=steps_per_epoch * cfg.eval_every)
 
     def validate(m: CLMP) -> float:
@@ -109,7 +111,8 @@ def train_alignment(model: CLMP, train: SplitData, valid: SplitData, folder: str
 
     res = training.train(model, alignment_loss_fn(model, train, seed, bs, steps_per_epoch), loop, folder, seed=seed,
                          batch_size=bs, stop_at=stop_after, validate=validate, parts=model.trained_parts(),
-                         desc=f"align {cfg.modalities}", progress=progress)
+                         desc=f"align {cfg.modalities}", progress=progress,
+                         compute=compute)
     return _log(res, steps_per_epoch)
 
 

@@ -21,6 +21,7 @@ from mmgen_core.audio.frontend import (
     clip_frames,
     mels_of,
 )
+from mmgen_core.compute import ComputeConfig
 from mmgen_core.data.manifest import Manifest, load_clips
 from mmgen_core.decoder.decoder import Decoder
 from mmgen_core.decoder.vae import MelNorm, VAEConfig, load_vae, train_vae
@@ -57,7 +58,8 @@ def decoder_dir(vae: VAEConfig, vocoder: VocoderConfig, manifest: Manifest, arti
 
 
 def load_or_train_decoder(vae_cfg: VAEConfig, vocoder_cfg: VocoderConfig, manifest: Manifest, clip_seconds: float,
-                          artifacts: Path, seed: int = 0, *, train_missing: bool = True) -> tuple[Decoder, DecoderReport]:
+                          artifacts: Path, seed: int = 0, *, train_missing: bool = True,
+                          compute: ComputeConfig | None = None) -> tuple[Decoder, DecoderReport]:
     """The decoder: loaded from its artifacts, from ``pretrained`` folders, or trained now.
 
     Training: the VAE and the small HiFi-GAN on the training split. Both vocoders stay on disk; with
@@ -72,7 +74,7 @@ def load_or_train_decoder(vae_cfg: VAEConfig, vocoder_cfg: VocoderConfig, manife
         report = DecoderReport(**stage.info())
         vocoders = {p.name: Vocoder.from_pretrained(p) for p in sorted((out / "vocoders").iterdir())}
     else:
-        report, vae, norm, vocoders = _train(vae_cfg, vocoder_cfg, manifest, frames, out, seed)
+        report, vae, norm, vocoders = _train(vae_cfg, vocoder_cfg, manifest, frames, out, seed, compute)
         Decoder(vae, vocoders["griffinlim"], norm).save_pretrained(out / "final")
         for name, voc in vocoders.items():
             voc.save_pretrained(out / "vocoders" / name)
@@ -95,7 +97,7 @@ def load_or_train_decoder(vae_cfg: VAEConfig, vocoder_cfg: VocoderConfig, manife
 
 
 def _train(vae_cfg: VAEConfig, vocoder_cfg: VocoderConfig, manifest: Manifest, frames: int, out: Path,
-           seed: int) -> tuple[DecoderReport, Any, MelNorm, dict[str, Vocoder]]:
+           seed: int, compute: ComputeConfig | None) -> tuple[DecoderReport, Any, MelNorm, dict[str, Vocoder]]:
     """Train (or load) the VAE and the vocoders on the training split."""
     report = DecoderReport()
     _, train_wavs = load_clips(manifest, "train", frames)
@@ -103,12 +105,13 @@ def _train(vae_cfg: VAEConfig, vocoder_cfg: VocoderConfig, manifest: Manifest, f
     if vae_cfg.pretrained:  # keeps the checkpoint's own scaling factor and normalisation
         vae, norm = load_vae(vae_cfg.pretrained), MelNorm.load(Path(vae_cfg.pretrained) / "vae")
     else:
-        vae, norm, report.vae_history, report.vae_samples_per_s = train_vae(train_mels, vae_cfg, out / "vae_ckpt", seed)
+        vae, norm, report.vae_history, report.vae_samples_per_s = train_vae(train_mels, vae_cfg, out / "vae_ckpt", seed,
+                                                                                     compute=compute)
     vocoders = {"griffinlim": Vocoder("griffinlim", griffin_lim_iters=vocoder_cfg.griffin_lim_iters)}
     if vocoder_cfg.pretrained:
         vocoders["hifigan"] = Vocoder.from_pretrained(Path(vocoder_cfg.pretrained) / "vocoder")
     elif vocoder_cfg.kind != "griffinlim":
         model, report.vocoder_history, report.vocoder_samples_per_s = train_hifigan(
-            train_wavs, train_mels, vocoder_cfg, out / "vocoder_ckpt", seed)
+            train_wavs, train_mels, vocoder_cfg, out / "vocoder_ckpt", seed, compute=compute)
         vocoders["hifigan"] = Vocoder("hifigan", model, vocoder_cfg.griffin_lim_iters)
     return report, vae, norm, vocoders

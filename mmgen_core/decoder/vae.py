@@ -12,6 +12,7 @@ from diffusers import AutoencoderKL
 
 from mmgen_core.audio.frontend import AUDIOLDM_MEL
 from mmgen_core.checkpoints import CheckpointError, seed_everything
+from mmgen_core.compute import ComputeConfig
 from mmgen_core.training import LoopConfig, train
 
 VAE_DOWN = 4  # time and frequency down-sampling of the VAE
@@ -108,7 +109,8 @@ def measure_scaling_factor(vae: AutoencoderKL, mels: torch.Tensor) -> float:
 
 
 def train_vae(mels: torch.Tensor, cfg: VAEConfig, ckpt_dir: Path, seed: int = 0,
-              stop_at: int | None = None) -> tuple[AutoencoderKL, MelNorm, list[dict], float]:
+              stop_at: int | None = None, compute: ComputeConfig | None = None
+              ) -> tuple[AutoencoderKL, MelNorm, list[dict], float]:
     """Train (or resume) the VAE on normalised training mels; returns the model, the mel
     normalisation, the loss history and samples/s. The latent scaling factor is set on the model."""
     seed_everything(seed)
@@ -117,7 +119,7 @@ def train_vae(mels: torch.Tensor, cfg: VAEConfig, ckpt_dir: Path, seed: int = 0,
     loop = LoopConfig(steps=cfg.steps, lr=cfg.lr, checkpoint_every=cfg.checkpoint_every,
                       warmup_steps=cfg.warmup_steps)
     res = train(vae, vae_loss_fn(x, cfg), loop, ckpt_dir, seed=seed, batch_size=cfg.batch_size,
-                stop_at=stop_at, desc="VAE")
+                stop_at=stop_at, desc="VAE", compute=compute)
     vae.register_to_config(scaling_factor=measure_scaling_factor(vae, x[: cfg.scale_clips]))
     return vae, norm, res.history, res.samples_per_s
 

@@ -21,6 +21,7 @@ from mmgen_core.audio.frontend import (
 )
 from mmgen_core.audio.io import fit_length
 from mmgen_core.checkpoints import CheckpointError, seed_everything
+from mmgen_core.compute import ComputeConfig
 from mmgen_core.training import LoopConfig, train
 
 
@@ -112,7 +113,7 @@ def build_hifigan(cfg: VocoderConfig, mels: torch.Tensor | None = None) -> Speec
 
 def stft_mag(wav: torch.Tensor, n_fft: int, hop: int) -> torch.Tensor:
     """|STFT| with a smooth floor (a hard clamp would stop the gradient of a near-silent output)."""
-    spec = torch.stft(wav, n_fft, hop_length=hop, window=torch.hann_window(n_fft, device=wav.device),
+    spec = torch.stft(wav.float(), n_fft, hop_length=hop, window=torch.hann_window(n_fft, device=wav.device),
                       return_complex=True)
     return (spec.real ** 2 + spec.imag ** 2 + 1e-10).sqrt()
 
@@ -155,14 +156,15 @@ def vocoder_loss_fn(wavs: torch.Tensor, mels: torch.Tensor, cfg: VocoderConfig):
 
 
 def train_hifigan(wavs: torch.Tensor, mels: torch.Tensor, cfg: VocoderConfig, ckpt_dir: Path, seed: int = 0,
-                  stop_at: int | None = None) -> tuple[SpeechT5HifiGan, list[dict], float]:
+                  stop_at: int | None = None, compute: ComputeConfig | None = None
+                  ) -> tuple[SpeechT5HifiGan, list[dict], float]:
     """Train (or resume) the small HiFi-GAN generator; returns model, history and samples/s."""
     seed_everything(seed)
     model = build_hifigan(cfg, mels)
     loop = LoopConfig(steps=cfg.steps, lr=cfg.lr, checkpoint_every=cfg.checkpoint_every,
                       warmup_steps=cfg.warmup_steps)
     res = train(model, vocoder_loss_fn(wavs, mels, cfg), loop, ckpt_dir, seed=seed, batch_size=cfg.batch_size,
-                stop_at=stop_at, desc="HiFi-GAN")
+                stop_at=stop_at, desc="HiFi-GAN", compute=compute)
     return model.eval(), res.history, res.samples_per_s
 
 

@@ -6,7 +6,7 @@ from typing import Any, ClassVar
 
 MODES = ("text", "mmgen", "mmgen+roll")
 ROLL_KINDS = ("mel", "chroma")
-SAMPLERS = ("ddim", "dpm")
+SAMPLERS = ("ddim", "dpm", "dpm-sde")
 GUIDANCE_FORMS = ("official", "paper")
 
 

@@ -38,11 +38,16 @@ def guided_noise(unet: UNet2DConditionModel, x: torch.Tensor, t: torch.Tensor | 
 
 
 def make_scheduler(cfg: DiffusionConfig, sampler: str = "ddim"):
-    """DDIM (the paper's sampler) or DPM-Solver++ (2nd order, few steps), on the training schedule."""
+    """A sampler on the training schedule: DDIM (the paper's; η from the caller), DPM-Solver++ 2M
+    (deterministic ODE solver) or SDE-DPM-Solver++ 2M (stochastic: it re-injects noise every step as
+    DDIM with η = 1 does, which briefly trained UNets need). Both DPM variants end with a first-order
+    Euler step (``euler_at_final``), which keeps the last, least reliable ε from being extrapolated."""
     if sampler == "ddim":
         return DDIMScheduler(**noise_schedule(cfg), clip_sample=False, set_alpha_to_one=False, steps_offset=1)
-    if sampler == "dpm":
-        return DPMSolverMultistepScheduler(**noise_schedule(cfg), algorithm_type="dpmsolver++", solver_order=2)
+    if sampler in ("dpm", "dpm-sde"):
+        return DPMSolverMultistepScheduler(**noise_schedule(cfg), solver_order=2, lower_order_final=True,
+                                           euler_at_final=True,
+                                           algorithm_type="dpmsolver++" if sampler == "dpm" else "sde-dpmsolver++")
     raise ValueError(f"sampler must be one of {SAMPLERS}, not {sampler!r}")
 
 

@@ -28,6 +28,7 @@ from diffusers import (
 
 from mmgen_core.alignment.stage import AlignmentRun
 from mmgen_core.artifacts import StageDir, stage_dir
+from mmgen_core.compute import FP32_EAGER, ComputeConfig
 from mmgen_core.data.manifest import Manifest
 from mmgen_core.decoder.decoder import Decoder
 from mmgen_core.decoder.stage import DecoderReport
@@ -62,7 +63,8 @@ def unet_dir(cfg: DiffusionConfig, mode: str, conditions: StageDir, artifacts: P
 def load_or_train_unet(cfg: DiffusionConfig, mode: str, manifest: Manifest, decoder: Decoder,
                        decoder_report: DecoderReport, run: AlignmentRun, database: DatabaseStage | None,
                        clip_seconds: float, artifacts: Path, seed: int = 0, *, train_missing: bool = True,
-                       stop_at: int | None = None) -> tuple[UNet2DConditionModel, dict]:
+                       stop_at: int | None = None, compute: ComputeConfig | None = None
+                       ) -> tuple[UNet2DConditionModel, dict]:
     """One mode's UNet, trained now (and saved) when missing; returns it (EMA weights) and its report
     (loss history, training samples/s)."""
     if cfg.train_melody == "retrieved" and database is None:
@@ -80,8 +82,9 @@ def load_or_train_unet(cfg: DiffusionConfig, mode: str, manifest: Manifest, deco
         data = build_condition_data(cfg, decoder, run.model, manifest, clip_seconds, database.db if database else None)
         data.save(data_path)
         cond.finish({"rows": len(data.item), "clips": len(data.latents)})
-    unet, history, sps = train_unet(data, cfg, mode, stage.path / "ckpt", seed, stop_at)
-    report = {"mode": mode, "history": history, "samples_per_s": sps, "steps": cfg.steps}
+    unet, history, sps = train_unet(data, cfg, mode, stage.path / "ckpt", seed, stop_at, compute)
+    report = {"mode": mode, "history": history, "samples_per_s": sps, "steps": cfg.steps,
+              "compute": (compute or FP32_EAGER).label(unet.device)}
     if stop_at is None or stop_at >= cfg.steps:
         unet.save_pretrained(stage.path / "unet")
         stage.finish(report)

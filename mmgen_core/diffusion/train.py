@@ -11,6 +11,7 @@ from diffusers import (
 )
 
 from mmgen_core.checkpoints import seed_everything
+from mmgen_core.compute import ComputeConfig
 from mmgen_core.diffusion.conditioning import ConditionData, condition
 from mmgen_core.diffusion.config import DiffusionConfig, check_mode, noise_schedule
 from mmgen_core.diffusion.unet import init_unet, predict_noise
@@ -46,12 +47,13 @@ def diffusion_loss_fn(data: ConditionData, cfg: DiffusionConfig, mode: str):
 
 
 def train_unet(data: ConditionData, cfg: DiffusionConfig, mode: str, ckpt_dir: Path, seed: int = 0,
-               stop_at: int | None = None) -> tuple[UNet2DConditionModel, list[dict], float]:
+               stop_at: int | None = None, compute: ComputeConfig | None = None
+               ) -> tuple[UNet2DConditionModel, list[dict], float]:
     """Train (or resume) one mode's UNet; returns it with EMA weights, the loss history and samples/s."""
     seed_everything(seed)
     unet = init_unet(cfg, mode, data.latents.shape[1])
     loop = LoopConfig(steps=cfg.steps, lr=cfg.lr, weight_decay=cfg.weight_decay, warmup_steps=cfg.warmup_steps,
                       ema_decay=cfg.ema_decay, checkpoint_every=cfg.checkpoint_every)
     res = train(unet, diffusion_loss_fn(data, cfg, mode), loop, ckpt_dir, seed=seed, batch_size=cfg.batch_size,
-                stop_at=stop_at, desc=f"UNet {mode}")
+                stop_at=stop_at, desc=f"UNet {mode}", compute=compute)
     return apply_ema(unet, res.ema).eval(), res.history, res.samples_per_s

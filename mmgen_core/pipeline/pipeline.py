@@ -26,6 +26,7 @@ from mmgen_core.audio.io import (
     load_audio,
 )
 from mmgen_core.checkpoints import CheckpointError, save_state
+from mmgen_core.compute import ComputeConfig
 from mmgen_core.data.manifest import item_notes
 from mmgen_core.decoder.decoder import Decoder
 from mmgen_core.diffusion.conditioning import condition, melody_features
@@ -127,10 +128,13 @@ def score_melody_db(db, manifest):
 class MMGenPipeline:
     """Text / audio / text + melody → music with one conditioning mode's UNet."""
     def __init__(self, unet: UNet2DConditionModel, decoder: Decoder, embedder, melody_db,
-                 diffusion: DiffusionConfig, generation: GenerationConfig, clip_seconds: float):
+                 diffusion: DiffusionConfig, generation: GenerationConfig, clip_seconds: float,
+                 compute: ComputeConfig | None = None):
         self.unet, self.decoder, self.embedder, self.melody_db = unet.eval(), decoder, embedder, melody_db
         self.diffusion, self.generation, self.clip_seconds = diffusion, generation, clip_seconds
         self.mode = generation.mode
+        self.compute = compute or ComputeConfig()  # precision and attention kernel of sampling and decoding
+        self.compute.prepare(self.unet, self.unet.device, compile=False)
 
     # ------------------------------------------------------------ generation
 
@@ -188,13 +192,15 @@ class MMGenPipeline:
             roll = roll.repeat_interleave(g.candidates, 0)
         gen = torch.Generator().manual_seed(seed)
         step = g.batch_size * g.candidates
-        latents = torch.cat([sample_latents(self.unet, self.diffusion, cond[i:i + step],
-                                            None if roll is None else roll[i:i + step], latent_frames,
-                                            sampler=g.sampler, steps=g.steps, guidance=g.guidance,
-                                            guidance_form=g.guidance_form, eta=g.eta, generator=gen, progress=progress)
-                             for i in range(0, len(cond), step)])
-        mels = self.decoder.decode(latents)
-        wavs = self.decoder.vocode(mels).numpy()
+        with self.compute.autocast(self.unet.device):
+            latents = torch.cat([sample_latents(self.unet, self.diffusion, cond[i:i + step],
+                                                None if roll is None else roll[i:i + step], latent_frames,
+                                                sampler=g.sampler, steps=g.steps, guidance=g.guidance,
+                                                guidance_form=g.guidance_form, eta=g.eta, generator=gen,
+                                                progress=progress)
+                                 for i in range(0, len(cond), step)])
+            mels = self.decoder.decode(latents)
+            wavs = self.decoder.vocode(mels).numpy()
         sims = np.zeros(len(wavs), dtype=np.float32)
         if g.candidates > 1:
             a = self.embedder.embed_audio(list(wavs)).float().cpu()
@@ -220,7 +226,8 @@ class MMGenPipeline:
         return folder
 
     @classmethod
-    def from_pretrained(cls, folder: str | Path, embedder=None, **generation: Any) -> "MMGenPipeline":
+    def from_pretrained(cls, folder: str | Path, embedder=None, compute: ComputeConfig | None = None,
+                        **generation: Any) -> "MMGenPipeline":
         """Load a folder written by :meth:`save_pretrained`; ``generation`` overrides its settings."""
         folder = Path(folder)
         if not (folder / CONFIG_FILE).exists():
@@ -237,4 +244,4 @@ class MMGenPipeline:
             raise CheckpointError(f"{folder}: this pipeline's UNet is mode {meta['generation']['mode']!r}, "
                                   f"not {gen.mode!r}; save one per mode")
         return cls(load_unet(folder), Decoder.from_pretrained(folder), embedder, VectorDB.load(folder / "melody_db"),
-                   DiffusionConfig(**meta["diffusion"]), gen, float(meta["clip_seconds"]))
+                   DiffusionConfig(**meta["diffusion"]), gen, float(meta["clip_seconds"]), compute)
