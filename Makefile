@@ -14,7 +14,7 @@ export MPLBACKEND := Agg
 export OMP_WAIT_POLICY := PASSIVE
 export PYTHONWARNINGS := ignore::UserWarning:resampy.filters
 
-.PHONY: install sysdeps test reproduce bench clean
+.PHONY: install sysdeps test test-gpu reproduce bench clean
 
 install: sysdeps $(STAMP)
 
@@ -33,6 +33,15 @@ $(STAMP): $(REQS)
 
 test: install
 	$(PY) -m pytest tests
+
+# GPU CI (.ci/gpu): the tests, every notebook (smoke) and one paper-size step per model on CUDA. The same pins
+# install torch's CUDA build where the index is PyPI; without an NVIDIA GPU this prints why and succeeds.
+test-gpu:
+	@if ! nvidia-smi -L >/dev/null 2>&1; then echo "[mmgen] test-gpu skipped: no NVIDIA GPU here (nvidia-smi finds none)"; exit 0; fi; \
+	$(MAKE) install && \
+	$(PY) -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 'torch in $(VENV) is a CPU build: install a CUDA build of the pinned torch (pip install --force-reinstall torch==<pin> --index-url https://download.pytorch.org/whl/cu128) and rerun')" && \
+	$(PY) -m pytest tests && \
+	$(PY) benchmarks/gpu_check.py --profile paper
 
 reproduce: install
 	$(VENV)/bin/mmgen notebooks --profile $(PROFILE)

@@ -1,88 +1,149 @@
-"""`make bench`: speed and memory of every stage on this machine, for one profile.
+"""`make bench`: speed, memory and quality of every stage on this machine, fp32 eager against the
+profile's compute settings, measured side by side in the same run.
 
-Prints: fresh pipeline load time, generation real-time factor per sampler (10.24 s of audio),
-retrieval queries/s, Basic Pitch × real time, training samples/s per stage (as measured when each
-stage trained) and peak memory; also written to results/<profile>/tables/bench.md. Stages missing
-from artifacts/ are trained first (that time is not reported as load time).
-Run: `make bench PROFILE=tiny` or `python benchmarks/run_all.py --profile tiny`.
+Training (aligner, VAE, vocoder, mmgen+roll UNet): the same seeded model on the same batches for
+``--steps`` steps under each setting: samples/s, the mean loss of the last quarter of the steps, and
+the peak memory of the process. Sampling: one 10.24 s clip's real-time factor, and the chroma
+similarity of validation clips with their own melody, for fp32-eager DDIM-20 (the former default),
+the profile's default sampler and DDIM-100 (the paper's). Every measurement runs in a fresh process,
+so that peak memory is its own. Also: pipeline load time, retrieval queries/s, Basic Pitch speed.
+Written to results/<profile>/tables/bench.md. Missing stages are trained first, outside the timings.
+
+Run: `make bench PROFILE=tiny` or `python benchmarks/run_all.py --profile tiny [--steps 60]`.
 """
 from __future__ import annotations
 
 import argparse
-import resource
+import multiprocessing as mp
 import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict
 
 import numpy as np
+import pandas as pd
 import torch
 
+from mmgen_core.audio import SAMPLE_RATE, load_audio
+from mmgen_core.compute import FP32_EAGER, ComputeConfig
+from mmgen_core.config import load_profile
+from mmgen_core.evaluation.intervals import paired_interval
+from mmgen_core.evaluation.speed import TRAINED_PARTS, bench_sampling, bench_training, peak_rss_mb
+from mmgen_core.melody import default_extractor
+from mmgen_core.reporting import save_table
+from mmgen_core.stages import Stages
 
-def peak_rss_mb() -> float:
-    """Peak resident memory of this process (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+def _stages(profile: str, compute: ComputeConfig) -> Stages:
+    """The profile's built stages (nothing is trained in a child), computing as ``compute`` says."""
+    stages = Stages(load_profile(profile), train_missing=False, progress=False)
+    stages.compute_config = compute
+    return stages
+
+
+def _train_child(profile: str, compute: ComputeConfig, part: str, steps: int) -> dict:
+    return bench_training(_stages(profile, compute), part, compute, steps)
+
+
+def _sample_child(profile: str, compute: ComputeConfig, sampler: str, steps: int, clips: int) -> dict:
+    stages = _stages(profile, compute)
+    return bench_sampling(stages.pipeline("mmgen+roll"), stages.dataset, sampler=sampler, steps=steps, clips=clips)
+
+
+def in_fresh_process(fn, *args):
+    """``fn(*args)`` in a new spawned process (its own peak memory, no warm caches from earlier runs)."""
+    with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) as pool:
+        return pool.submit(fn, *args).result()
+
+
+def bench_train(profile: str, default: ComputeConfig, parts: list[str], steps: int, say) -> pd.DataFrame:
+    rows = []
+    for part in parts:
+        base = in_fresh_process(_train_child, profile, FP32_EAGER, part, steps)
+        new = in_fresh_process(_train_child, profile, default, part, steps)
+        rows.append({"part": part, "fp32 samples/s": base["samples/s"], "default samples/s": new["samples/s"],
+                     "speed ×": new["samples/s"] / base["samples/s"], f"fp32 loss (last {steps // 4})": base["loss"],
+                     "default loss": new["loss"], "loss ratio": new["loss"] / base["loss"],
+                     "fp32 peak MB": base["peak MB"], "default peak MB": new["peak MB"],
+                     "memory ×": new["peak MB"] / base["peak MB"]})
+        r = rows[-1]
+        say(f"train {part}: {r['fp32 samples/s']:.1f} → {r['default samples/s']:.1f} samples/s "
+            f"(×{r['speed ×']:.2f}), loss {r[f'fp32 loss (last {steps // 4})']:.4f} → {r['default loss']:.4f}, "
+            f"peak {r['fp32 peak MB']:,.0f} → {r['default peak MB']:,.0f} MB")
+    return pd.DataFrame(rows)
+
+
+def bench_sample(profile: str, default: ComputeConfig, sampler: str, steps: int, clips: int, say) -> pd.DataFrame:
+    settings = [("fp32 eager, DDIM-20 (former default)", FP32_EAGER, "ddim", 20),
+                (f"default ({default.label()}), {sampler.upper()}-{steps}", default, sampler, steps),
+                (f"default ({default.label()}), DDIM-100 (paper)", default, "ddim", 100)]
+    rows, base = [], None
+    for label, compute, smp, n in settings:
+        out = in_fresh_process(_sample_child, profile, compute, smp, n, clips)
+        base = base or out
+        d, lo, hi = paired_interval(out["chroma"], base["chroma"])
+        rows.append({"setting": label, "seconds per 10.24 s": out["seconds"], "RTF": out["RTF"],
+                     "speed ×": base["seconds"] / out["seconds"],
+                     f"chroma ({clips} valid clips)": np.mean(out["chroma"]),
+                     "Δ chroma [95% CI]": f"{d:+.3f} [{lo:+.3f}, {hi:+.3f}]", "mel peak": out["mel peak"],
+                     "peak MB": out["peak MB"]})
+        say(f"sample {label}: RTF {out['RTF']:.3f}, chroma {np.mean(out['chroma']):.3f} "
+            f"(Δ {d:+.3f} [{lo:+.3f}, {hi:+.3f}])")
+    return pd.DataFrame(rows)
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--profile", default="tiny")
-    ap.add_argument("--seconds", type=float, default=None, help="audio length for the real-time factor (default 10.24)")
+    ap.add_argument("--steps", type=int, default=60, help="training steps per part and setting")
+    ap.add_argument("--parts", default=",".join(TRAINED_PARTS), help=f"comma-separated subset of {TRAINED_PARTS}")
+    ap.add_argument("--clips", type=int, default=8, help="validation clips for the sampling quality")
     args = ap.parse_args()
 
-    from mmgen_core.config import load_profile
-    from mmgen_core.melody import default_extractor
-    from mmgen_core.pipeline.experiments import LONG_CLIP_SECONDS, time_generation
-    from mmgen_core.stages import Stages
-
     profile = load_profile(args.profile)
-    args.seconds = args.seconds or LONG_CLIP_SECONDS
-    rows: list[tuple[str, str]] = []
-    say = lambda k, v: (rows.append((k, v)), print(f"{k:<48} {v}", flush=True))  # noqa: E731
-    say("profile / torch threads", f"{profile.name} / {torch.get_num_threads()}")
-
     stages = Stages(profile)
-    manifest, run, dec_report = stages.dataset, stages.alignment(), stages.decoder_report
+    default = stages.compute_config
+    lines: list[str] = []
+    say = lambda text: (lines.append(text), print(text, flush=True))  # noqa: E731
+    say(f"profile {profile.name}, {torch.get_num_threads()} torch threads; default compute: {default.label()}")
     stages.pipelines()  # trains whatever is missing, outside the timings
+    manifest = stages.dataset
 
+    train = bench_train(profile.name, default, [p for p in args.parts.split(",") if p], args.steps, say)
+    gen = stages.generation_config
+    sample = bench_sample(profile.name, default, gen.sampler, gen.steps, args.clips, say)
+
+    other = []
     t0 = time.perf_counter()
-    pipe = Stages(profile, train_missing=False, progress=False).pipeline("mmgen+roll")
-    say("pipeline load (artifacts → memory)", f"{time.perf_counter() - t0:.2f} s")
-
-    prompt = manifest.items("test")[0].caption
-    for sampler, steps in (("ddim", 100), ("ddim", 20), ("dpm", 20)):
-        dt = time_generation(pipe, prompt, seconds=args.seconds, seed=0, sampler=sampler, steps=steps)
-        say(f"generation {sampler.upper()}-{steps}, {args.seconds:.2f} s audio", f"{dt:.1f} s (RTF {dt / args.seconds:.2f})")
-
-    stage = stages.database
-    q = np.random.default_rng(0).standard_normal((1000, stage.db.dim)).astype(np.float32)
-    stage.db.search(q[:10], k=1)
+    Stages(profile, train_missing=False, progress=False).pipeline("mmgen+roll")
+    other.append(("pipeline load (artifacts → memory)", f"{time.perf_counter() - t0:.2f} s"))
+    db = stages.database
+    q = np.random.default_rng(0).standard_normal((1000, db.db.dim)).astype(np.float32)
+    db.db.search(q[:10], k=1)
     t0 = time.perf_counter()
-    stage.db.search(q, k=1)
-    say(f"retrieval ({stage.config.label}, {len(stage.db)} melodies, batch 1000)",
-        f"{1000 / (time.perf_counter() - t0):,.0f} queries/s")
-
-    from mmgen_core.audio import SAMPLE_RATE, load_audio
-
-    wavs = [load_audio(manifest.audio_path(it)) for it in manifest.items("test")[:16]]
+    db.db.search(q, k=1)
+    other.append((f"retrieval ({db.config.label}, {len(db.db)} melodies, batch 1000)",
+                  f"{1000 / (time.perf_counter() - t0):,.0f} queries/s"))
+    wavs = [load_audio(manifest.audio_path(it)) for it in manifest.items("valid")[:16]]
     ex = default_extractor()
     ex.notes(wavs[:1])
     t0 = time.perf_counter()
     ex.notes(wavs)
-    dur = sum(len(w) for w in wavs) / SAMPLE_RATE
-    say("Basic Pitch (ONNX), 16 clips", f"{dur / (time.perf_counter() - t0):.1f}× real time")
+    other.append((f"Basic Pitch (ONNX), {len(wavs)} clips",
+                  f"{sum(len(w) for w in wavs) / SAMPLE_RATE / (time.perf_counter() - t0):.1f}× real time"))
+    other.append(("peak memory of this process (RSS)", f"{peak_rss_mb():,.0f} MB"))
+    for k, v in other:
+        say(f"{k:<48} {v}")
 
-    say("train: alignment (tri-modal)", f"{run.log.samples_per_s:.1f} samples/s")
-    say("train: VAE", f"{dec_report.vae_samples_per_s:.1f} samples/s")
-    say("train: HiFi-GAN vocoder", f"{dec_report.vocoder_samples_per_s:.1f} samples/s")
-    for mode in stages.diffusion_config.modes:
-        _, rep = stages.unet(mode)
-        say(f"train: UNet ({mode})", f"{rep['samples_per_s']:.1f} samples/s")
-    say("peak memory (RSS)", f"{peak_rss_mb():,.0f} MB")
-    import pandas as pd
-
-    from mmgen_core.reporting import save_table
-
-    path = save_table(pd.DataFrame(rows, columns=["measure", "value"]), profile.results, "bench",
-                      note=f"`make bench PROFILE={profile.name}` on this machine ({torch.get_num_threads()} torch threads).")
-    print(f"written to {path}")
+    note = (f"`make bench PROFILE={profile.name}` on this machine ({torch.get_num_threads()} torch threads). "
+            f"Training: {args.steps} steps per part from the same seeded initialisation and batches, fp32 eager "
+            f"({FP32_EAGER.label()}, unfused optimiser) vs the profile's compute settings ({default.label()}; "
+            f"{asdict(default)}); loss = mean of the last quarter of the steps. Sampling: one 10.24 s clip after "
+            f"a warm-up; chroma on {args.clips} validation clips with their own melody, Δ paired over clips "
+            f"against the first row. Each measurement in a fresh process.")
+    save_table(train, profile.results, "bench_training", note=note)
+    save_table(sample, profile.results, "bench_sampling", note=note)
+    path = save_table(pd.DataFrame(other, columns=["measure", "value"]), profile.results, "bench", note=note)
+    print(f"written to {path.parent}")
 
 
 if __name__ == "__main__":

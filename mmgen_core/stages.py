@@ -24,8 +24,9 @@ from mmgen_core.decoder.decoder import Decoder
 from mmgen_core.decoder.stage import DecoderReport, load_or_train_decoder
 from mmgen_core.decoder.vae import VAEConfig
 from mmgen_core.decoder.vocoder import VocoderConfig
+from mmgen_core.diffusion.conditioning import ConditionData
 from mmgen_core.diffusion.config import DiffusionConfig
-from mmgen_core.diffusion.stage import load_or_train_unet
+from mmgen_core.diffusion.stage import load_or_build_conditions, load_or_train_unet
 from mmgen_core.pipeline.pipeline import (
     GenerationConfig,
     MMGenPipeline,
@@ -93,6 +94,14 @@ class Stages:
     def decoder_report(self) -> DecoderReport:
         """What building the decoder measured (losses, vocoder choice, reconstruction)."""
         return self._decoder[1]
+
+    @cached_property
+    def conditions(self) -> ConditionData:
+        """The UNets' training conditions: latents, rolls and (q, r) rows of the training split (notebook 06)."""
+        cfg = self.diffusion_config
+        database = self.database if cfg.train_melody == "retrieved" else None
+        return load_or_build_conditions(cfg, self.dataset, self.decoder, self.decoder_report, self.alignment(),
+                                        database, self.clip_seconds, **self._where)
 
     def unet(self, mode: str) -> tuple[UNet2DConditionModel, dict]:
         """One conditioning mode's UNet and its training report (notebook 06)."""

@@ -110,7 +110,10 @@ def train(model: torch.nn.Module, loss_fn: LossFn, cfg: LoopConfig, ckpt_dir: st
     """
     folder, parts = Path(ckpt_dir), parts if parts is not None else model
     compute = compute or FP32_EAGER
-    acc = _accelerator(compute.mixed_precision(_device()))
+    precision = compute.mixed_precision(_device())
+    # Accelerate autocasts on GPUs (and scales fp16 losses); on a CPU it does not, so bf16 autocast is ours there
+    acc = _accelerator(precision if _device().type == "cuda" else "no")
+    autocast = acc.autocast if acc.device.type == "cuda" else lambda: compute.autocast(acc.device)
     compute.prepare(model, acc.device)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = OPTIMIZERS[cfg.optimizer](params, lr=cfg.lr, weight_decay=cfg.weight_decay,
@@ -132,7 +135,7 @@ def train(model: torch.nn.Module, loss_fn: LossFn, cfg: LoopConfig, ckpt_dir: st
                disable=not (progress and acc.is_local_main_process))
     for step in bar:
         t0 = time.perf_counter()
-        with acc.autocast():
+        with autocast():
             loss, info = loss_fn(wrapped, step_generator(seed, step, acc.process_index), step)
         if not math.isfinite(loss.item()):
             raise FloatingPointError(f"{desc}: loss is {loss.item()} at step {step}; lower the learning rate")

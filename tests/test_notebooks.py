@@ -10,7 +10,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from mmgen_core.audio import clip_frames, mels_of
+from mmgen_core.compute import FP32_EAGER
+from mmgen_core.config import load_profile
+from mmgen_core.data import load_clips
+from mmgen_core.evaluation.speed import TRAINED_PARTS, bench_sampling, bench_training
 from mmgen_core.notebooks import notebook_paths, run_notebooks
+from mmgen_core.stages import Stages
 
 MODES = {"text", "mmgen", "mmgen+roll"}
 CEILING_PREFIX = "decoder ceiling"
@@ -94,7 +100,9 @@ def check_tables(tables: Path) -> None:
     _in(guid["chroma"], 0, 1, what="guidance sweep chroma")
     _in(guid["audio-text similarity"], -1, 1, what="guidance sweep audio-text similarity")
     speed = _table(tables, "07_sampler_speed")
-    assert set(speed["sampler"]) == {"ddim", "dpm"}
+    assert set(speed["sampler"]) == {"ddim", "dpm", "dpm-sde"}
+    _in(speed["mel peak"], -20, 20, what="sampler mel peak")
+    assert (speed["Δ low"] <= speed["Δ chroma"]).all() and (speed["Δ chroma"] <= speed["Δ high"]).all()
     _in(speed.filter(like="seconds per").squeeze(axis=1), 1e-6, what="seconds per clip")
     _in(speed["RTF"], 1e-9, what="RTF")
     _in(speed.filter(like="chroma").squeeze(axis=1), 0, 1, what="sampler chroma")
@@ -138,3 +146,19 @@ def test_all_notebooks_run_on_smoke(tmp_path, monkeypatch):
     assert (out / "notebooks" / "timings.csv").exists()
     assert list((out / "tables").glob("*.md")) and list((out / "figures").glob("*.png"))
     check_tables(out / "tables")
+    check_bench(Stages(load_profile("smoke"), train_missing=False, progress=False))
+
+
+def check_bench(stages: Stages) -> None:
+    """`make bench`'s measurements on the smoke artifacts: fp32 eager and the default compute settings train
+    every part on the same batches to close losses, and the default sampler stays within the data's range."""
+    for part in TRAINED_PARTS:
+        base, new = (bench_training(stages, part, c, steps=4) for c in (FP32_EAGER, stages.compute_config))
+        assert base["samples/s"] > 0 and new["samples/s"] > 0 and base["peak MB"] > 0, part
+        assert new["loss"] == pytest.approx(base["loss"], rel=0.1), part
+    gen = stages.generation_config
+    out = bench_sampling(stages.pipeline("mmgen+roll"), stages.dataset, sampler=gen.sampler, steps=gen.steps, clips=2,
+                         seconds=2.0)
+    _, wavs = load_clips(stages.dataset, "valid", clip_frames(stages.clip_seconds))
+    assert out["RTF"] > 0 and len(out["chroma"]) == 2 and all(0 <= c <= 1 for c in out["chroma"])
+    assert out["mel peak"] <= float(mels_of(wavs).amax()) + 1.0  # the few-step default does not overshoot

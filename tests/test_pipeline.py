@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pretty_midi
 import pytest
 import torch
@@ -30,6 +31,7 @@ from mmgen_core.pipeline import (
     score_melody_db,
 )
 from mmgen_core.pipeline.experiments import (
+    choose_sampler,
     guidance_sweep,
     mean_chroma,
     sampler_sweep,
@@ -224,6 +226,19 @@ def test_sampler_sweep_times_each_setting(pipe, manifest):
     t = df[f"seconds per {SECONDS:g} s clip"]
     assert (t > 0).all() and np.allclose(df["RTF"], t / SECONDS)
     assert df["chroma (2 clips)"].between(0, 1).all()
+    assert df[["Δ chroma", "Δ low", "Δ high"]].iloc[0].tolist() == [0.0, 0.0, 0.0]  # the baseline against itself
+    assert (df["Δ low"] <= df["Δ chroma"]).all() and (df["Δ chroma"] <= df["Δ high"]).all()
+    assert np.isfinite(df["mel peak"]).all()
+
+
+def test_choose_sampler_takes_the_fastest_setting_not_worse_than_the_baseline():
+    sweep = pd.DataFrame({"sampler": ["ddim", "dpm", "dpm-sde", "ddim"], "steps": [20, 10, 10, 5],
+                          "RTF": [0.2, 0.1, 0.11, 0.05], "Δ low": [0.0, -0.01, 0.0, -0.2],
+                          "mel peak": [2.0, 9.0, 2.5, 2.0]})
+    assert choose_sampler(sweep).tolist()[:2] == ["dpm", 10]  # ddim-5 is worse than the margin allows
+    assert choose_sampler(sweep, mel_peak=2.2).tolist()[:2] == ["dpm-sde", 10]  # dpm overshoots the data's loudness
+    assert choose_sampler(sweep, margin=0.0, mel_peak=2.2)["sampler"] == "dpm-sde"
+    assert choose_sampler(sweep.assign(**{"Δ low": -1.0}))["steps"] == 20  # nothing qualifies: the baseline
 
 
 def test_time_generation_warms_up_then_times_one_clip():

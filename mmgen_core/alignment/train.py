@@ -27,7 +27,7 @@ from mmgen_core.alignment.model import CLMP, clmp_loss
 from mmgen_core.compute import ComputeConfig
 from mmgen_core.training import LoopConfig, TrainResult, hardware_label, lr_factor
 
-__all__ = ["TrainLog", "epoch_order", "hardware_label", "train_alignment", "warmup_cosine"]
+__all__ = ["TrainLog", "alignment_loop", "epoch_order", "hardware_label", "train_alignment", "warmup_cosine"]
 
 
 def warmup_cosine(step: int, warmup: int, total: int) -> float:
@@ -87,6 +87,14 @@ def alignment_loss_fn(model: CLMP, train: SplitData, seed: int, bs: int,
     return loss_fn
 
 
+def alignment_loop(cfg: AlignmentConfig, steps_per_epoch: int) -> LoopConfig:
+    """The aligner's optimisation: Adam, warm-up then cosine over ``epochs``, validation every ``eval_every`` epochs."""
+    return LoopConfig(steps=steps_per_epoch * cfg.epochs, lr=cfg.lr, optimizer="adam", schedule="cosine",
+                      weight_decay=cfg.weight_decay, warmup_steps=cfg.warmup_steps, grad_clip=cfg.grad_clip,
+                      checkpoint_every=cfg.checkpoint_every, log_every=cfg.log_every,
+                      eval_every=steps_per_epoch * cfg.eval_every)
+
+
 def train_alignment(model: CLMP, train: SplitData, valid: SplitData, folder: str | Path, seed: int, *,
                     stop_after: int | None = None, progress: bool = True,
                     compute: ComputeConfig | None = None) -> TrainLog:
@@ -101,10 +109,7 @@ def train_alignment(model: CLMP, train: SplitData, valid: SplitData, folder: str
     if bs < 2 or steps_per_epoch == 0:
         raise ValueError(f"{len(train)} training clips cannot fill one contrastive batch per process "
                          f"(batch {cfg.batch_size}, {world} processes); use more data or fewer processes")
-    loop = LoopConfig(steps=steps_per_epoch * cfg.epochs, lr=cfg.lr, optimizer="adam", schedule="cosine",
-                      weight_decay=cfg.weight_decay, warmup_steps=cfg.warmup_steps, grad_clip=cfg.grad_clip,
-                      checkpoint_every=cfg.checkpoint_every,
-                      log_every=cfg.log_every, eval_every=steps_per_epoch * cfg.eval_every)
+    loop = alignment_loop(cfg, steps_per_epoch)
 
     def validate(m: CLMP) -> float:
         return mean_map10(evaluate(m, valid)) if len(valid) else float("nan")
@@ -112,7 +117,7 @@ def train_alignment(model: CLMP, train: SplitData, valid: SplitData, folder: str
     res = training.train(model, alignment_loss_fn(model, train, seed, bs, steps_per_epoch), loop, folder, seed=seed,
                          batch_size=bs, stop_at=stop_after, validate=validate, parts=model.trained_parts(),
                          desc=f"align {cfg.modalities}", progress=progress,
-                         compute=compute)
+                         compute=compute.for_part("aligner") if compute else None)
     return _log(res, steps_per_epoch)
 
 

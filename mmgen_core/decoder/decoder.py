@@ -52,6 +52,13 @@ class Decoder:
         wav = self.vocode(rec)
         return (wav, rec) if return_mel else wav
 
+    def to(self, device: torch.device | str) -> "Decoder":
+        """Move the VAE and the vocoder's network (Griffin-Lim runs on the CPU) to ``device``."""
+        self.vae.to(device)
+        if self.vocoder.hifigan is not None:
+            self.vocoder.hifigan.to(device)
+        return self
+
     def save_pretrained(self, folder: str | Path) -> Path:
         """Write ``vae/`` (plus its mel normalisation) and ``vocoder/`` in diffusers layout."""
         folder = Path(folder)

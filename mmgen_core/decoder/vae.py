@@ -108,6 +108,11 @@ def measure_scaling_factor(vae: AutoencoderKL, mels: torch.Tensor) -> float:
     return float(1.0 / z.flatten().std())
 
 
+def vae_loop(cfg: VAEConfig) -> LoopConfig:
+    """The VAE's optimisation: AdamW, linear warm-up, then a constant learning rate."""
+    return LoopConfig(steps=cfg.steps, lr=cfg.lr, checkpoint_every=cfg.checkpoint_every, warmup_steps=cfg.warmup_steps)
+
+
 def train_vae(mels: torch.Tensor, cfg: VAEConfig, ckpt_dir: Path, seed: int = 0,
               stop_at: int | None = None, compute: ComputeConfig | None = None
               ) -> tuple[AutoencoderKL, MelNorm, list[dict], float]:
@@ -116,10 +121,9 @@ def train_vae(mels: torch.Tensor, cfg: VAEConfig, ckpt_dir: Path, seed: int = 0,
     seed_everything(seed)
     vae, norm = build_vae(cfg), MelNorm.measure(mels)
     x = norm.apply(mels)
-    loop = LoopConfig(steps=cfg.steps, lr=cfg.lr, checkpoint_every=cfg.checkpoint_every,
-                      warmup_steps=cfg.warmup_steps)
-    res = train(vae, vae_loss_fn(x, cfg), loop, ckpt_dir, seed=seed, batch_size=cfg.batch_size,
-                stop_at=stop_at, desc="VAE", compute=compute)
+    res = train(vae, vae_loss_fn(x, cfg), vae_loop(cfg), ckpt_dir, seed=seed, batch_size=cfg.batch_size,
+                stop_at=stop_at, desc="VAE",
+                compute=compute.for_part("vae") if compute else None)
     vae.register_to_config(scaling_factor=measure_scaling_factor(vae, x[: cfg.scale_clips]))
     return vae, norm, res.history, res.samples_per_s
 

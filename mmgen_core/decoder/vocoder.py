@@ -155,16 +155,20 @@ def vocoder_loss_fn(wavs: torch.Tensor, mels: torch.Tensor, cfg: VocoderConfig):
     return loss_fn
 
 
+def vocoder_loop(cfg: VocoderConfig) -> LoopConfig:
+    """The HiFi-GAN generator's optimisation: AdamW, linear warm-up, then a constant learning rate."""
+    return LoopConfig(steps=cfg.steps, lr=cfg.lr, checkpoint_every=cfg.checkpoint_every, warmup_steps=cfg.warmup_steps)
+
+
 def train_hifigan(wavs: torch.Tensor, mels: torch.Tensor, cfg: VocoderConfig, ckpt_dir: Path, seed: int = 0,
                   stop_at: int | None = None, compute: ComputeConfig | None = None
                   ) -> tuple[SpeechT5HifiGan, list[dict], float]:
     """Train (or resume) the small HiFi-GAN generator; returns model, history and samples/s."""
     seed_everything(seed)
     model = build_hifigan(cfg, mels)
-    loop = LoopConfig(steps=cfg.steps, lr=cfg.lr, checkpoint_every=cfg.checkpoint_every,
-                      warmup_steps=cfg.warmup_steps)
-    res = train(model, vocoder_loss_fn(wavs, mels, cfg), loop, ckpt_dir, seed=seed, batch_size=cfg.batch_size,
-                stop_at=stop_at, desc="HiFi-GAN", compute=compute)
+    res = train(model, vocoder_loss_fn(wavs, mels, cfg), vocoder_loop(cfg), ckpt_dir, seed=seed,
+                batch_size=cfg.batch_size, stop_at=stop_at, desc="HiFi-GAN",
+                compute=compute.for_part("vocoder") if compute else None)
     return model.eval(), res.history, res.samples_per_s
 
 

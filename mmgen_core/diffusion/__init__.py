@@ -12,8 +12,8 @@ from .conditioning import (
 )
 from .config import GUIDANCE_FORMS, MODES, ROLL_KINDS, SAMPLERS, DiffusionConfig, check_mode, noise_schedule
 from .sampling import guided_noise, make_scheduler, sample_latents
-from .stage import CONDITION_FIELDS, FORMAT, conditions_dir, load_or_train_unet, unet_dir
-from .train import diffusion_loss_fn, train_unet
+from .stage import CONDITION_FIELDS, FORMAT, conditions_dir, load_or_build_conditions, load_or_train_unet, unet_dir
+from .train import diffusion_loss_fn, train_unet, unet_loop
 from .unet import build_unet, in_channels, init_unet, load_unet, predict_noise, widen_unet
 
 __all__ = [
@@ -38,6 +38,7 @@ __all__ = [
     "harmonic_template",
     "in_channels",
     "init_unet",
+    "load_or_build_conditions",
     "load_or_train_unet",
     "load_unet",
     "make_scheduler",
@@ -47,6 +48,7 @@ __all__ = [
     "roll_channels",
     "sample_latents",
     "train_unet",
+    "unet_loop",
     "unet_dir",
     "widen_unet",
 ]

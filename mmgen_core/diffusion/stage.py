@@ -60,6 +60,23 @@ def unet_dir(cfg: DiffusionConfig, mode: str, conditions: StageDir, artifacts: P
                      seed=seed, format=FORMAT)
 
 
+def load_or_build_conditions(cfg: DiffusionConfig, manifest: Manifest, decoder: Decoder,
+                             decoder_report: DecoderReport, run: AlignmentRun, database: DatabaseStage | None,
+                             clip_seconds: float, artifacts: Path, seed: int = 0) -> ConditionData:
+    """The training split's latents, rolls and (q, r) rows, encoded once and then read from disk."""
+    if cfg.train_melody == "retrieved" and database is None:
+        raise ValueError("diffusion.train_melody='retrieved' needs the melody database (database=...)")
+    cond = conditions_dir(cfg, manifest, decoder_report.folder, run.folder, database.folder if database else None,
+                          artifacts, seed)
+    data_path = cond.path / "conditions.safetensors"
+    if cond.done:
+        return ConditionData.load(data_path)
+    data = build_condition_data(cfg, decoder, run.model, manifest, clip_seconds, database.db if database else None)
+    data.save(data_path)
+    cond.finish({"rows": len(data.item), "clips": len(data.latents)})
+    return data
+
+
 def load_or_train_unet(cfg: DiffusionConfig, mode: str, manifest: Manifest, decoder: Decoder,
                        decoder_report: DecoderReport, run: AlignmentRun, database: DatabaseStage | None,
                        clip_seconds: float, artifacts: Path, seed: int = 0, *, train_missing: bool = True,
@@ -67,24 +84,17 @@ def load_or_train_unet(cfg: DiffusionConfig, mode: str, manifest: Manifest, deco
                        ) -> tuple[UNet2DConditionModel, dict]:
     """One mode's UNet, trained now (and saved) when missing; returns it (EMA weights) and its report
     (loss history, training samples/s)."""
-    if cfg.train_melody == "retrieved" and database is None:
-        raise ValueError("diffusion.train_melody='retrieved' needs the melody database (database=...)")
     cond = conditions_dir(cfg, manifest, decoder_report.folder, run.folder, database.folder if database else None,
                           artifacts, seed)
     stage = unet_dir(cfg, mode, cond, artifacts, seed)
     if stage.done:
         return load_unet(stage.path), stage.info()
     stage.require(train_missing, f"trained {mode!r} UNet", "run notebook 06_diffusion (or `mmgen notebooks --only 06`)")
-    data_path = cond.path / "conditions.safetensors"
-    if cond.done:
-        data = ConditionData.load(data_path)
-    else:
-        data = build_condition_data(cfg, decoder, run.model, manifest, clip_seconds, database.db if database else None)
-        data.save(data_path)
-        cond.finish({"rows": len(data.item), "clips": len(data.latents)})
+    data = load_or_build_conditions(cfg, manifest, decoder, decoder_report, run, database, clip_seconds, artifacts,
+                                    seed)
     unet, history, sps = train_unet(data, cfg, mode, stage.path / "ckpt", seed, stop_at, compute)
     report = {"mode": mode, "history": history, "samples_per_s": sps, "steps": cfg.steps,
-              "compute": (compute or FP32_EAGER).label(unet.device)}
+              "compute": (compute or FP32_EAGER).for_part("unet").label(unet.device)}
     if stop_at is None or stop_at >= cfg.steps:
         unet.save_pretrained(stage.path / "unet")
         stage.finish(report)

@@ -46,14 +46,19 @@ def diffusion_loss_fn(data: ConditionData, cfg: DiffusionConfig, mode: str):
     return loss_fn
 
 
+def unet_loop(cfg: DiffusionConfig) -> LoopConfig:
+    """The UNet's optimisation: AdamW with weight decay, linear warm-up, constant rate, EMA of the weights."""
+    return LoopConfig(steps=cfg.steps, lr=cfg.lr, weight_decay=cfg.weight_decay, warmup_steps=cfg.warmup_steps,
+                      ema_decay=cfg.ema_decay, checkpoint_every=cfg.checkpoint_every)
+
+
 def train_unet(data: ConditionData, cfg: DiffusionConfig, mode: str, ckpt_dir: Path, seed: int = 0,
                stop_at: int | None = None, compute: ComputeConfig | None = None
                ) -> tuple[UNet2DConditionModel, list[dict], float]:
     """Train (or resume) one mode's UNet; returns it with EMA weights, the loss history and samples/s."""
     seed_everything(seed)
     unet = init_unet(cfg, mode, data.latents.shape[1])
-    loop = LoopConfig(steps=cfg.steps, lr=cfg.lr, weight_decay=cfg.weight_decay, warmup_steps=cfg.warmup_steps,
-                      ema_decay=cfg.ema_decay, checkpoint_every=cfg.checkpoint_every)
-    res = train(unet, diffusion_loss_fn(data, cfg, mode), loop, ckpt_dir, seed=seed, batch_size=cfg.batch_size,
-                stop_at=stop_at, desc=f"UNet {mode}", compute=compute)
+    res = train(unet, diffusion_loss_fn(data, cfg, mode), unet_loop(cfg), ckpt_dir, seed=seed,
+                batch_size=cfg.batch_size, stop_at=stop_at, desc=f"UNet {mode}",
+                compute=compute.for_part("unet") if compute else None)
     return apply_ema(unet, res.ema).eval(), res.history, res.samples_per_s

@@ -1,6 +1,7 @@
 """MMGen end to end: text / audio / melody → music, and the generation experiments (notebook 07)."""
 from .experiments import (
     LONG_CLIP_SECONDS,
+    choose_sampler,
     guidance_sweep,
     mean_chroma,
     melody_adherence,
@@ -26,6 +27,7 @@ __all__ = [
     "LONG_CLIP_SECONDS",
     "MIDI_SUFFIXES",
     "MMGenPipeline",
+    "choose_sampler",
     "guidance_sweep",
     "load_melody",
     "mean_chroma",

@@ -14,6 +14,7 @@ from mmgen_core.audio.io import (
     load_audio,
 )
 from mmgen_core.data.manifest import item_notes
+from mmgen_core.evaluation.intervals import paired_interval
 from mmgen_core.evaluation.melody_metrics import chroma_similarity
 from mmgen_core.melody.notes import Note
 from mmgen_core.pipeline.pipeline import MMGenPipeline
@@ -84,16 +85,34 @@ def guidance_sweep(pipe: MMGenPipeline, items: Sequence[Any], notes: Sequence[Se
 
 def sampler_sweep(pipe: MMGenPipeline, captions: Sequence[str], notes: Sequence[Sequence[Note]],
                   settings: Sequence[tuple[str, int, float]], *, seconds: float = LONG_CLIP_SECONDS,
-                  seed: int = 0) -> pd.DataFrame:
-    """Speed and adherence per sampler setting ``(sampler, steps, eta)``: the chroma similarity of the
-    clips generated for ``captions`` with their ``notes`` (pipeline clip length), and the time of one
-    ``seconds`` clip (:func:`time_generation`) with its real-time factor. ``eta`` applies to DDIM only."""
-    rows = []
+                  seed: int = 0, confidence: float = 0.95) -> pd.DataFrame:
+    """Speed and quality per sampler setting ``(sampler, steps, eta)``, the first setting the baseline.
+
+    Quality: the chroma similarity of the clips generated for ``captions`` with their ``notes``, and its
+    paired difference from the baseline (same clips, same seed) with a ``confidence`` t-interval; the
+    loudest generated log-mel value (a sampler that overshoots gives over-loud mels). Speed: the time
+    of one ``seconds`` clip (:func:`time_generation`) and its real-time factor. ``eta``: DDIM only."""
+    rows, base = [], None
     for sampler, steps, eta in settings:
         knobs = {"sampler": sampler, "steps": steps, "eta": eta}
         out = pipe(list(captions), melody=list(notes), seed=seed, candidates=1, progress=False, **knobs)
+        chroma = [chroma_similarity(w, n) for w, n in zip(out.waveforms, notes)]
+        base = chroma if base is None else base
+        d, lo, hi = paired_interval(chroma, base, confidence)
         dt = time_generation(pipe, captions[0], notes[0], seconds=seconds, seed=seed, **knobs)
         rows.append({"sampler": sampler, "steps": steps, "η": f"{eta:g}" if sampler == "ddim" else "—",
                      f"seconds per {seconds:g} s clip": dt, "RTF": dt / seconds,
-                     f"chroma ({len(captions)} clips)": mean_chroma(out.waveforms, notes)})
+                     f"chroma ({len(captions)} clips)": float(np.mean(chroma)), "Δ chroma": d,
+                     "Δ low": lo, "Δ high": hi, "mel peak": float(out.mels.amax())})
     return pd.DataFrame(rows)
+
+
+def choose_sampler(sweep: pd.DataFrame, margin: float = 0.02, mel_peak: float | None = None) -> pd.Series:
+    """The fastest setting of a :func:`sampler_sweep` that is no worse than its baseline (first row):
+    the lower end of its Δ chroma interval is above ``−margin``, and (given the data's loudest log-mel
+    ``mel_peak``) it does not overshoot it by more than 1 (natural log, ×2.7 in magnitude)."""
+    ok = sweep["Δ low"] >= -margin
+    if mel_peak is not None:
+        ok &= sweep["mel peak"] <= mel_peak + 1.0
+    ok.iloc[0] = True
+    return sweep[ok].sort_values("RTF").iloc[0]

@@ -133,8 +133,17 @@ class MMGenPipeline:
         self.unet, self.decoder, self.embedder, self.melody_db = unet.eval(), decoder, embedder, melody_db
         self.diffusion, self.generation, self.clip_seconds = diffusion, generation, clip_seconds
         self.mode = generation.mode
-        self.compute = compute or ComputeConfig()  # precision and attention kernel of sampling and decoding
-        self.compute.prepare(self.unet, self.unet.device, compile=False)
+        self.compute = compute or ComputeConfig()  # device, precision and attention kernel of sampling and decoding
+        self.to(self.compute.resolve_device())
+
+    def to(self, device: torch.device | str) -> "MMGenPipeline":
+        """Move the UNet, the decoder and the aligner to ``device`` (and pick the attention kernel for it)."""
+        self.unet.to(device)
+        self.decoder.to(device)
+        if isinstance(self.embedder, torch.nn.Module):
+            self.embedder.to(device)
+        self.compute.prepare(self.unet, torch.device(device), compile=False)
+        return self
 
     # ------------------------------------------------------------ generation
 
@@ -200,6 +209,7 @@ class MMGenPipeline:
                                                 progress=progress)
                                  for i in range(0, len(cond), step)])
             mels = self.decoder.decode(latents)
+        with self.compute.for_part("vocoder").autocast(self.unet.device):
             wavs = self.decoder.vocode(mels).numpy()
         sims = np.zeros(len(wavs), dtype=np.float32)
         if g.candidates > 1:
