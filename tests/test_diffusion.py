@@ -11,6 +11,7 @@ from mmgen_core.diffusion import (
     ConditionData,
     DiffusionConfig,
     build_unet,
+    clip_x0,
     condition,
     guided_noise,
     init_unet,
@@ -92,6 +93,26 @@ def test_samplers_are_seeded(sampler):
                                  generator=torch.Generator().manual_seed(7), progress=False)
     a, b = run(), run()
     assert a.shape == (2, 8, 16, 16) and torch.isfinite(a).all() and torch.equal(a, b)
+
+
+def test_clip_x0_keeps_the_implied_clean_latent_in_range():
+    g = torch.Generator().manual_seed(0)
+    x, eps, a = torch.randn(2, 8, 4, 16, generator=g) * 3, torch.randn(2, 8, 4, 16, generator=g), torch.tensor(0.3)
+    out = clip_x0(eps, x, a, 1.5)
+    x0 = (x - (1 - a).sqrt() * out) / a.sqrt()
+    assert x0.abs().max() <= 1.5 + 1e-5 and (x0.abs().max() - 1.5).abs() < 1e-5  # clipped, and some at the limit
+    inside = ((x - (1 - a).sqrt() * eps) / a.sqrt()).abs() < 1.5
+    torch.testing.assert_close(out[inside], eps[inside])  # where x̂₀ is in range, ε is untouched
+
+
+@pytest.mark.parametrize("sampler", ["ddim", "dpm-sde"])
+def test_clipped_sampling_stays_within_the_clip_range(sampler):
+    unet = build_unet(CFG, "mmgen+roll").eval()
+    d = _data()
+    cond = condition("mmgen", d.query[:2], d.melody[:2])
+    out = sample_latents(unet, CFG, cond, d.rolls[:2], 16, sampler=sampler, steps=4, clip=2.0, guidance=5.0,
+                         generator=torch.Generator().manual_seed(7), progress=False)
+    assert torch.isfinite(out).all() and out.abs().max() <= 2.0 + 0.5  # the last step lands near x̂₀
 
 
 def test_unet_training_resumes_exactly(tmp_path):

@@ -220,9 +220,9 @@ def test_guidance_sweep_table(pipe, manifest):
 def test_sampler_sweep_times_each_setting(pipe, manifest):
     items = manifest.items()[:2]
     notes = [item_notes(manifest, it) for it in items]
-    df = sampler_sweep(pipe, [it.caption for it in items], notes, [("ddim", 1, 0.0), ("dpm", 2, 1.0)],
+    df = sampler_sweep(pipe, [it.caption for it in items], notes, [("ddim", 1, 0.0), ("dpm", 2, 1.0, 3.0)],
                        seconds=SECONDS, seed=0)
-    assert df[["sampler", "steps", "η"]].values.tolist() == [["ddim", 1, "0"], ["dpm", 2, "—"]]
+    assert df[["sampler", "steps", "η", "clip x0"]].values.tolist() == [["ddim", 1, "0", 0.0], ["dpm", 2, "—", 3.0]]
     t = df[f"seconds per {SECONDS:g} s clip"]
     assert (t > 0).all() and np.allclose(df["RTF"], t / SECONDS)
     assert df["chroma (2 clips)"].between(0, 1).all()

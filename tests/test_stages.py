@@ -30,7 +30,8 @@ def _dirs(profile):
 @pytest.mark.parametrize("override", [{"alignment.log_every": 99}, {"alignment.checkpoint_every": 7},
                                       {"alignment.compare": ["bimodal"]}, {"vocoder.eval_clips": 3},
                                       {"vae.checkpoint_every": 9}, {"diffusion.checkpoint_every": 11},
-                                      {"diffusion.modes": ["mmgen"]}])
+                                      {"diffusion.modes": ["mmgen"]}, {"compute.precision": "fp32"},
+                                      {"compute.attention": "sdpa"}])
 def test_bookkeeping_fields_retrain_nothing(tmp_path, override):
     assert _dirs(load_profile("tiny", override, root=tmp_path)) == _dirs(load_profile("tiny", root=tmp_path))
 

@@ -76,15 +76,25 @@ def mel_to_magnitude(logmel: np.ndarray | torch.Tensor, cfg: MelConfig = AUDIOLD
     return (x * scale).numpy()
 
 
-def griffin_lim(logmel: np.ndarray | torch.Tensor, cfg: MelConfig = AUDIOLDM_MEL, n_iter: int = 32) -> np.ndarray:
-    """Invert a log-mel (frames, n_mels) to a waveform: NNLS mel→linear, then Griffin-Lim."""
-    import librosa
-
-    mag = mel_to_magnitude(logmel, cfg)
+def griffin_lim(logmel: np.ndarray | torch.Tensor, cfg: MelConfig = AUDIOLDM_MEL, n_iter: int = 32,
+                momentum: float = 0.99, seed: int = 0) -> np.ndarray:
+    """Invert a log-mel (frames, n_mels) to a waveform: NNLS mel→linear, then fast Griffin-Lim
+    (Perraudin et al. 2013, librosa's algorithm: random phases, momentum ``momentum``) in torch,
+    whose multithreaded FFTs run 2–4× faster than librosa's on 2 cores."""
+    mag = torch.from_numpy(mel_to_magnitude(logmel, cfg))
     n_frames = mag.shape[1]
-    wav = librosa.griffinlim(mag, n_iter=n_iter, hop_length=cfg.hop_length, win_length=cfg.win_length,
-                             n_fft=cfg.n_fft, center=True, random_state=0)
-    # our frames are centred at t*hop + (n_fft/2 - pad); librosa's at t*hop: shift to line them up
+    win = torch.hann_window(cfg.win_length)
+    spec = dict(n_fft=cfg.n_fft, hop_length=cfg.hop_length, win_length=cfg.win_length, window=win, center=True)
+    length = (n_frames - 1) * cfg.hop_length
+    angles = torch.exp(2j * torch.pi * torch.rand(mag.shape, generator=torch.Generator().manual_seed(seed)))
+    rebuilt = torch.zeros_like(angles)
+    for _ in range(n_iter):
+        previous = rebuilt
+        rebuilt = torch.stft(torch.istft(mag * angles, length=length, **spec), return_complex=True, **spec)
+        angles = rebuilt - (momentum / (1 + momentum)) * previous
+        angles = angles / (angles.abs() + 1e-16)
+    wav = torch.istft(mag * angles, length=length, **spec).numpy()
+    # our frames are centred at t*hop + (n_fft/2 - pad); a centred STFT's at t*hop: shift to line them up
     shift = cfg.n_fft // 2 - (cfg.n_fft - cfg.hop_length) // 2
     wav = np.concatenate([np.zeros(shift, dtype=wav.dtype), wav])
     return fit_length(wav, n_frames * cfg.hop_length).astype(np.float32)

@@ -51,12 +51,22 @@ def make_scheduler(cfg: DiffusionConfig, sampler: str = "ddim"):
     raise ValueError(f"sampler must be one of {SAMPLERS}, not {sampler!r}")
 
 
+def clip_x0(eps: torch.Tensor, x: torch.Tensor, alpha_bar: torch.Tensor, limit: float) -> torch.Tensor:
+    """ε whose implied clean latent x̂₀ = (x − √(1−ᾱ) ε)/√ᾱ is clipped to ±``limit``: any ε-sampler then
+    steps towards latents in the data's range (docs/method.md §2.4). The VAE scales latents to unit std,
+    so ``limit`` is in standard deviations (the tiny training latents stay within ±6)."""
+    a, s = alpha_bar.sqrt(), (1 - alpha_bar).sqrt()
+    x0 = ((x - s * eps) / a).clamp(-limit, limit)
+    return (x - a * x0) / s
+
+
 @torch.no_grad()
 def sample_latents(unet: UNet2DConditionModel, cfg: DiffusionConfig, cond: torch.Tensor, roll: torch.Tensor | None,
                    latent_frames: int, *, sampler: str = "ddim", steps: int = 100, guidance: float = 3.0,
-                   guidance_form: str = "official", eta: float = 1.0, generator: torch.Generator | None = None,
-                   progress: bool = True) -> torch.Tensor:
-    """Denoise Gaussian noise into (B, C, latent_frames, 16) latents under ``cond`` (and ``roll``)."""
+                   guidance_form: str = "official", eta: float = 1.0, clip: float = 0.0,
+                   generator: torch.Generator | None = None, progress: bool = True) -> torch.Tensor:
+    """Denoise Gaussian noise into (B, C, latent_frames, 16) latents under ``cond`` (and ``roll``);
+    ``clip`` > 0 keeps every step's predicted clean latent within ±clip (:func:`clip_x0`)."""
     sched = make_scheduler(cfg, sampler)
     sched.set_timesteps(steps)
     dev = unet.device
@@ -66,6 +76,8 @@ def sample_latents(unet: UNet2DConditionModel, cfg: DiffusionConfig, cond: torch
     extra = {"eta": eta} if sampler == "ddim" else {}
     for t in tqdm(sched.timesteps, desc=f"{sampler} {steps}", disable=not progress, leave=False):
         eps = guided_noise(unet, sched.scale_model_input(x, t), t, cond, roll, guidance, guidance_form)
+        if clip:
+            eps = clip_x0(eps, x, sched.alphas_cumprod[int(t)].to(x), clip)
         noise = torch.randn(x.shape, generator=generator).to(dev)
         x = sched.step(eps, t, x, variance_noise=noise, **extra).prev_sample
     return x

@@ -84,23 +84,25 @@ def guidance_sweep(pipe: MMGenPipeline, items: Sequence[Any], notes: Sequence[Se
 
 
 def sampler_sweep(pipe: MMGenPipeline, captions: Sequence[str], notes: Sequence[Sequence[Note]],
-                  settings: Sequence[tuple[str, int, float]], *, seconds: float = LONG_CLIP_SECONDS,
+                  settings: Sequence[tuple], *, seconds: float = LONG_CLIP_SECONDS,
                   seed: int = 0, confidence: float = 0.95) -> pd.DataFrame:
-    """Speed and quality per sampler setting ``(sampler, steps, eta)``, the first setting the baseline.
+    """Speed and quality per sampler setting ``(sampler, steps, eta[, clip_x0])``, the first the baseline
+    (``clip_x0`` defaults to the pipeline's).
 
     Quality: the chroma similarity of the clips generated for ``captions`` with their ``notes``, and its
     paired difference from the baseline (same clips, same seed) with a ``confidence`` t-interval; the
     loudest generated log-mel value (a sampler that overshoots gives over-loud mels). Speed: the time
     of one ``seconds`` clip (:func:`time_generation`) and its real-time factor. ``eta``: DDIM only."""
     rows, base = [], None
-    for sampler, steps, eta in settings:
-        knobs = {"sampler": sampler, "steps": steps, "eta": eta}
+    for sampler, steps, eta, *clip in settings:
+        knobs = {"sampler": sampler, "steps": steps, "eta": eta, "clip_x0": clip[0] if clip else pipe.generation.clip_x0}
         out = pipe(list(captions), melody=list(notes), seed=seed, candidates=1, progress=False, **knobs)
         chroma = [chroma_similarity(w, n) for w, n in zip(out.waveforms, notes)]
         base = chroma if base is None else base
         d, lo, hi = paired_interval(chroma, base, confidence)
         dt = time_generation(pipe, captions[0], notes[0], seconds=seconds, seed=seed, **knobs)
         rows.append({"sampler": sampler, "steps": steps, "η": f"{eta:g}" if sampler == "ddim" else "—",
+                     "clip x0": knobs["clip_x0"],
                      f"seconds per {seconds:g} s clip": dt, "RTF": dt / seconds,
                      f"chroma ({len(captions)} clips)": float(np.mean(chroma)), "Δ chroma": d,
                      "Δ low": lo, "Δ high": hi, "mel peak": float(out.mels.amax())})

@@ -62,6 +62,7 @@ class GenerationConfig:
     guidance: float = 3.0
     guidance_form: str = "official"
     eta: float = 1.0
+    clip_x0: float = 0.0  # > 0: keep each step's predicted clean latent within ±clip_x0 standard deviations
     candidates: int = 3
     seconds: float = 0.0  # 0 = the training clip length
     batch_size: int = 4  # prompts denoised together (× candidates, × 2 for guidance)
@@ -73,8 +74,8 @@ class GenerationConfig:
             raise ValueError(f"generation.sampler must be one of {SAMPLERS}, not {self.sampler!r}")
         if self.guidance_form not in GUIDANCE_FORMS:
             raise ValueError(f"generation.guidance_form must be one of {GUIDANCE_FORMS}, not {self.guidance_form!r}")
-        if self.steps < 1 or self.candidates < 1 or self.batch_size < 1 or self.guidance < 0:
-            raise ValueError("generation: steps, candidates and batch_size must be >= 1 and guidance >= 0")
+        if self.steps < 1 or self.candidates < 1 or self.batch_size < 1 or self.guidance < 0 or self.clip_x0 < 0:
+            raise ValueError("generation: steps, candidates and batch_size must be >= 1, guidance and clip_x0 >= 0")
 
 
 @dataclass
@@ -180,16 +181,17 @@ class MMGenPipeline:
 
     def __call__(self, text: str | Sequence[str] | None = None, *, audio: Any = None, melody: Any = None,
                  seed: int = 0, steps: int | None = None, guidance: float | None = None, sampler: str | None = None,
-                 guidance_form: str | None = None, eta: float | None = None, candidates: int | None = None,
-                 seconds: float | None = None, progress: bool = True) -> Generation:
+                 guidance_form: str | None = None, eta: float | None = None, clip_x0: float | None = None,
+                 candidates: int | None = None, seconds: float | None = None, progress: bool = True) -> Generation:
         """Generate one clip per prompt (text or audio), following ``melody`` or a retrieved one.
 
         ``melody``: a MIDI/audio path or Note list (for every prompt) or a list of them (one per prompt).
         Same arguments and seed → the same audio.
         """
         g = replace(self.generation, **{k: v for k, v in dict(steps=steps, guidance=guidance, sampler=sampler,
-                                                              guidance_form=guidance_form, eta=eta,
-                                                              candidates=candidates, seconds=seconds).items() if v is not None})
+                                                              guidance_form=guidance_form, eta=eta, clip_x0=clip_x0,
+                                                              candidates=candidates, seconds=seconds).items()
+                                       if v is not None})
         secs = g.seconds or self.clip_seconds
         latent_frames = clip_frames(secs) // 4
         q, n = self._queries(text, audio)
@@ -205,7 +207,7 @@ class MMGenPipeline:
             latents = torch.cat([sample_latents(self.unet, self.diffusion, cond[i:i + step],
                                                 None if roll is None else roll[i:i + step], latent_frames,
                                                 sampler=g.sampler, steps=g.steps, guidance=g.guidance,
-                                                guidance_form=g.guidance_form, eta=g.eta, generator=gen,
+                                                guidance_form=g.guidance_form, eta=g.eta, clip=g.clip_x0, generator=gen,
                                                 progress=progress)
                                  for i in range(0, len(cond), step)])
             mels = self.decoder.decode(latents)
