@@ -29,6 +29,7 @@ from mmgen_core.config import load_profile
 from mmgen_core.evaluation.intervals import paired_interval
 from mmgen_core.evaluation.speed import TRAINED_PARTS, bench_sampling, bench_training, peak_rss_mb
 from mmgen_core.melody import default_extractor
+from mmgen_core.pipeline import GenerationConfig
 from mmgen_core.reporting import save_table
 from mmgen_core.stages import Stages
 
@@ -44,9 +45,10 @@ def _train_child(profile: str, compute: ComputeConfig, part: str, steps: int) ->
     return bench_training(_stages(profile, compute), part, compute, steps)
 
 
-def _sample_child(profile: str, compute: ComputeConfig, sampler: str, steps: int, clips: int) -> dict:
+def _sample_child(profile: str, compute: ComputeConfig, sampler: str, steps: int, clip_x0: float, clips: int) -> dict:
     stages = _stages(profile, compute)
-    return bench_sampling(stages.pipeline("mmgen+roll"), stages.dataset, sampler=sampler, steps=steps, clips=clips)
+    return bench_sampling(stages.pipeline("mmgen+roll"), stages.dataset, sampler=sampler, steps=steps, clip_x0=clip_x0,
+                          clips=clips)
 
 
 def in_fresh_process(fn, *args):
@@ -72,13 +74,14 @@ def bench_train(profile: str, default: ComputeConfig, parts: list[str], steps: i
     return pd.DataFrame(rows)
 
 
-def bench_sample(profile: str, default: ComputeConfig, sampler: str, steps: int, clips: int, say) -> pd.DataFrame:
-    settings = [("fp32 eager, DDIM-20 (former default)", FP32_EAGER, "ddim", 20),
-                (f"default ({default.label()}), {sampler.upper()}-{steps}", default, sampler, steps),
-                (f"default ({default.label()}), DDIM-100 (paper)", default, "ddim", 100)]
+def bench_sample(profile: str, default: ComputeConfig, gen: GenerationConfig, clips: int, say) -> pd.DataFrame:
+    mine = f"{gen.sampler.upper()}-{gen.steps}" + (f", clip x0 {gen.clip_x0:g}" if gen.clip_x0 else "")
+    settings = [("fp32 eager, DDIM-20 (former default)", FP32_EAGER, "ddim", 20, 0.0),
+                (f"default ({default.label()}), {mine}", default, gen.sampler, gen.steps, gen.clip_x0),
+                (f"default ({default.label()}), DDIM-100 (paper)", default, "ddim", 100, 0.0)]
     rows, base = [], None
-    for label, compute, smp, n in settings:
-        out = in_fresh_process(_sample_child, profile, compute, smp, n, clips)
+    for label, compute, smp, n, clip in settings:
+        out = in_fresh_process(_sample_child, profile, compute, smp, n, clip, clips)
         base = base or out
         d, lo, hi = paired_interval(out["chroma"], base["chroma"])
         rows.append({"setting": label, "seconds per 10.24 s": out["seconds"], "RTF": out["RTF"],
@@ -109,8 +112,7 @@ def main() -> None:
     manifest = stages.dataset
 
     train = bench_train(profile.name, default, [p for p in args.parts.split(",") if p], args.steps, say)
-    gen = stages.generation_config
-    sample = bench_sample(profile.name, default, gen.sampler, gen.steps, args.clips, say)
+    sample = bench_sample(profile.name, default, stages.generation_config, args.clips, say)
 
     other = []
     t0 = time.perf_counter()

@@ -114,16 +114,16 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def bench_sampling(pipe: MMGenPipeline, manifest: Manifest, *, sampler: str, steps: int, clips: int = 8,
-                   seconds: float = LONG_CLIP_SECONDS, seed: int = 0) -> dict[str, object]:
+def bench_sampling(pipe: MMGenPipeline, manifest: Manifest, *, sampler: str, steps: int, clip_x0: float = 0.0,
+                   clips: int = 8, seconds: float = LONG_CLIP_SECONDS, seed: int = 0) -> dict[str, object]:
     """One sampler setting under the pipeline's compute settings: seconds and real-time factor of one
     ``seconds`` clip, and the chroma similarity of ``clips`` *validation* clips generated from their
     captions with their own melodies (per clip, for paired comparisons), with the loudest log-mel value."""
     items = manifest.items("valid")[:clips]
     notes = [item_notes(manifest, it) for it in items]
-    dt = time_generation(pipe, items[0].caption, notes[0], seconds=seconds, seed=seed, sampler=sampler, steps=steps)
-    out = pipe([it.caption for it in items], melody=notes, seed=seed, sampler=sampler, steps=steps, candidates=1,
-               progress=False)
+    knobs = dict(sampler=sampler, steps=steps, clip_x0=clip_x0)
+    dt = time_generation(pipe, items[0].caption, notes[0], seconds=seconds, seed=seed, **knobs)
+    out = pipe([it.caption for it in items], melody=notes, seed=seed, candidates=1, progress=False, **knobs)
     chroma = [chroma_similarity(w, n) for w, n in zip(out.waveforms, notes)]
     return {"seconds": dt, "RTF": dt / seconds, "chroma": chroma,
             "mel peak": float(out.mels.amax()), "peak MB": peak_rss_mb()}

@@ -35,7 +35,8 @@ def isr_vs_quality(stages: Stages, grid: pd.DataFrame, cfg: ResultsConfig, eval_
         pipe.melody_db = VectorDB.build(vectors, base.ids, IndexConfig(kind=g["kind"], **params), tokens=tokens)
         picked = tuple(pipe.melody_db.search(queries, k=1).indices[:, 0])
         if picked not in scored:  # same retrieved melodies + same seed → the same audio: score it once
-            gen = pipe(captions, seed=0, sampler=cfg.sampler, steps=cfg.steps, candidates=1, progress=False)
+            gen = pipe(captions, seed=0, sampler=cfg.sampler, steps=cfg.steps, clip_x0=cfg.clip_x0, candidates=1,
+                       progress=False)
             scored[picked] = evaluate_set(list(gen.waveforms), refs, config=eval_cfg)
         res = scored[picked]
         rows.append({"config": g["label"], "isr": g[by], "fad": res["fad"], "kl": res["kl"],

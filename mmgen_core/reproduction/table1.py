@@ -44,8 +44,13 @@ class ResultsConfig:
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
     sampler: str = "dpm"
     steps: int = 20
+    clip_x0: float = 0.0  # as generation.clip_x0: the predicted clean latent kept within ±clip_x0 (0 = off)
     candidates: int = 1
     isr_clips: int = 24  # clips generated per retrieval configuration for ISR vs FAD
+
+    def label(self) -> str:
+        """The sampling of the tables, e.g. ``ddim-10, clip x0 6``."""
+        return f"{self.sampler}-{self.steps}" + (f", clip x0 {self.clip_x0:g}" if self.clip_x0 else "")
 
 
 def eval_items(manifest, cfg: ResultsConfig) -> list:
@@ -88,7 +93,8 @@ def table1_runs(stages: Stages, cfg: ResultsConfig, eval_cfg: EvaluationConfig,
     for system, seed in tqdm(jobs, desc="Table 1", disable=not progress):
         mode, source = SYSTEMS[system]
         gen = pipes[mode](captions, melody=targets if source == "oracle" else None, seed=seed,
-                          sampler=cfg.sampler, steps=cfg.steps, candidates=cfg.candidates, progress=False)
+                          sampler=cfg.sampler, steps=cfg.steps, clip_x0=cfg.clip_x0, candidates=cfg.candidates,
+                          progress=False)
         cond = None if source is None else gen.melodies
         rows.append({"system": system, "seed": seed,
                      **score_clips(list(gen.waveforms), refs, captions, targets, cond, any_pipe.embedder, eval_cfg)})
