@@ -11,7 +11,6 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export MPLBACKEND := Agg
-export OMP_WAIT_POLICY := PASSIVE
 export PYTHONWARNINGS := ignore::UserWarning:resampy.filters
 
 .PHONY: install sysdeps test test-gpu reproduce bench clean
