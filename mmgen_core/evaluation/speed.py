@@ -96,6 +96,7 @@ def bench_training(stages: "Stages", part: str, compute: ComputeConfig, steps: i
     Returns samples/s (optimiser steps only), the mean loss over the last quarter of the steps (the
     batches and noise are a function of (seed, step), so two calls see the same data), and this
     process's peak resident memory."""
+    seed_everything(seed)  # before the job: the aligner's model is built with its data
     factory, loss_fn, loop, bs = training_job(stages, part, seed)
     seed_everything(seed)
     model = factory()
