@@ -19,14 +19,18 @@ from mmgen_core.evaluation import (
     VGGishNet,
     WeightError,
     chroma_similarity,
+    end_click,
     evaluate_set,
     fad,
     fad_bootstrap,
     fad_inf,
     frechet_distance,
+    harmonic_richness,
     inception_score,
+    kid,
     kl_divergence,
     load_checkpoint,
+    loudness_db,
     musicnn_checkpoint_dir,
     musicnn_logmel,
     normalise_tags,
@@ -288,3 +292,51 @@ def test_backbones_reject_wrong_weights(tmp_path):
     torch.save({"model": cnn}, tmp_path / "cnn14_32k_front.pth")
     with pytest.raises(WeightError, match="melW"):
         PANNsCNN14(tmp_path / "cnn14_32k_front.pth", CNN14_16K)
+
+
+def _tone(f0: float, harmonics: int, seconds: float = 1.0, sr: int = 16000) -> np.ndarray:
+    t = np.arange(int(seconds * sr)) / sr
+    return sum(np.sin(2 * np.pi * f0 * h * t) / h for h in range(1, harmonics + 1)).astype(np.float32) * 0.3
+
+
+def test_harmonic_richness_counts_partials():
+    pure, rich = harmonic_richness(_tone(440, 1)), harmonic_richness(_tone(220, 12))
+    assert 1 <= pure <= 8  # one partial: its main lobe (Hann: ~4-6 bins)
+    assert rich > 4 * pure  # a harmonic series lights up many more bins
+    assert harmonic_richness(np.zeros(16000, np.float32)) == 0.0
+    with pytest.raises(ValueError, match="mono"):
+        harmonic_richness(np.zeros((2, 100), np.float32))
+
+
+def test_loudness_ignores_silence():
+    tone = _tone(440, 1)  # amplitude 0.3 sine: RMS 0.212 = −13.5 dBFS
+    assert loudness_db(tone) == pytest.approx(20 * np.log10(0.3 / np.sqrt(2)), abs=0.1)
+    assert loudness_db(np.concatenate([tone, np.zeros(16000, np.float32)])) == pytest.approx(loudness_db(tone), abs=0.1)
+
+
+def test_end_click_finds_a_click_in_the_last_50_ms():
+    music = _tone(330, 4, 2.0) + np.random.default_rng(0).normal(0, 1e-3, 32000).astype(np.float32)
+    clicked = music.copy()
+    clicked[-400:-390] = 0.9 * np.array([1, -1] * 5)  # a broadband burst 25 ms before the end
+    assert abs(end_click(music)) < 6
+    assert end_click(clicked) > 20
+    with pytest.raises(ValueError, match="at least"):
+        end_click(music[:1000])
+
+
+def test_kid_is_unbiased_and_its_error_follows_clips():
+    rng = np.random.default_rng(0)
+    same = [kid(rng.normal(size=(40, 16)), rng.normal(size=(40, 16))).value for _ in range(30)]
+    assert abs(np.mean(same)) < 3 * np.std(same) / np.sqrt(30)  # unbiased: centred on 0 for equal distributions
+    shifted = [kid(rng.normal(size=(40, 16)) + 0.5, rng.normal(size=(40, 16))) for _ in range(60)]
+    values, errors = np.array([k.value for k in shifted]), np.array([k.se for k in shifted])
+    assert values.mean() > 3 * values.std()  # a real difference stands out
+    assert 0.7 < errors.mean() / values.std() < 1.4  # the jackknife error is the real spread over draws
+    # two rows per clip that are copies of each other: the clip jackknife sees 20 clips, not 40 independent rows
+    x, y = rng.normal(size=(20, 16)) + 0.5, rng.normal(size=(20, 16))
+    per_clip = kid(np.repeat(x, 2, 0), np.repeat(y, 2, 0), np.repeat(np.arange(20), 2), np.repeat(np.arange(20), 2))
+    per_row = kid(np.repeat(x, 2, 0), np.repeat(y, 2, 0))
+    assert per_clip.n_generated == 20 and per_row.n_generated == 40
+    assert per_clip.se > 1.2 * per_row.se
+    with pytest.raises(ValueError, match="group"):
+        kid(x, y, np.arange(3))

@@ -1,6 +1,8 @@
 """Repository-level checks: profiles, environment files, committed notebooks."""
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,6 +13,7 @@ from mmgen_core.notebooks import NOTEBOOK_DIR, notebook_paths
 
 ROOT = Path(__file__).resolve().parents[1]
 CPU_GPU_PAIRS = {"torch": "pytorch-gpu", "faiss-cpu": "faiss-gpu"}
+PACKAGES = sorted(p.parent.name for p in (ROOT / "mmgen_core").glob("*/__init__.py"))
 
 
 def _name(spec: str) -> str:
@@ -67,3 +70,11 @@ def test_no_machine_paths_in_tracked_text():
     for path in list(ROOT.glob("mmgen_core/**/*.py")) + list(NOTEBOOK_DIR.glob("*.ipynb")) + [ROOT / "README.md"]:
         if path.exists():
             assert not pattern.search(path.read_text()), f"machine path in {path}"
+
+
+def test_every_package_imports_first_in_a_fresh_interpreter():
+    """No import circle: each stage package can be the first thing a notebook or script imports."""
+    assert {"diffusion", "evaluation", "pipeline", "reproduction"} <= set(PACKAGES)
+    for name in PACKAGES:
+        r = subprocess.run([sys.executable, "-c", f"import mmgen_core.{name}"], capture_output=True, text=True)
+        assert r.returncode == 0, f"mmgen_core.{name}: {r.stderr[-600:]}"

@@ -1,12 +1,17 @@
-"""Evaluation of generated music: FAD/KL/IS with their backbones, melody adherence, speed."""
+"""Evaluation of generated music: FAD/KL/IS/KID with their backbones, sound measures, melody adherence.
+
+The speed measurements (:mod:`.speed`) drive whole pipelines, so they are imported from their module, not here
+(the pipeline package imports this one)."""
 from .audio_metrics import (
     FadResult,
+    KidResult,
     fad,
     fad_bootstrap,
     fad_inf,
     frechet_distance,
     gaussian_stats,
     inception_score,
+    kid,
     kl_divergence,
     normalise_tags,
     softmax,
@@ -49,7 +54,7 @@ from .backbones import (
 )
 from .evaluate import BACKBONES, EvaluationConfig, evaluate_set, load_backbone
 from .melody_metrics import chroma_similarity, extraction_scores
-from .speed import text_tower_cost
+from .signal_metrics import end_click, harmonic_richness, loudness_db, sound_measures
 
 __all__ = [
     "BACKBONES",
@@ -63,6 +68,7 @@ __all__ = [
     "Cnn14Net",
     "EvaluationConfig",
     "FadResult",
+    "KidResult",
     "HOP",
     "LAYERS",
     "MTT_LABELS",
@@ -86,12 +92,16 @@ __all__ = [
     "fad_inf",
     "frechet_distance",
     "gaussian_stats",
+    "harmonic_richness",
+    "end_click",
     "inception_score",
+    "kid",
     "kl_divergence",
     "load_backbone",
     "load_checkpoint",
     "load_musicnn_net",
     "load_state_dict_file",
+    "loudness_db",
     "musicnn_checkpoint_dir",
     "musicnn_logmel",
     "musicnn_state_dict",
@@ -100,7 +110,7 @@ __all__ = [
     "prepare_clips",
     "read_index",
     "softmax",
-    "text_tower_cost",
+    "sound_measures",
     "vggish_examples",
     "vggish_mel_matrix",
 ]

@@ -14,6 +14,7 @@ from mmgen_core.evaluation.audio_metrics import (
     fad_bootstrap,
     fad_inf,
     inception_score,
+    kid,
     kl_divergence,
     normalise_tags,
     softmax,
@@ -79,10 +80,16 @@ def _class_distribution(f: ClipFeatures, kind: str) -> np.ndarray:
     raise ValueError(f"class_distribution must be 'softmax' or 'tags', not {kind!r}")
 
 
+def _clip_of_row(frames: Sequence[np.ndarray]) -> np.ndarray:
+    """The clip index of every row of the concatenated per-clip frame embeddings."""
+    return np.repeat(np.arange(len(frames)), [len(f) for f in frames])
+
+
 def evaluate_set(generated_wavs: Sequence[np.ndarray], reference_wavs: Sequence[np.ndarray],
                  backbone: str | None = None, *, config: EvaluationConfig | None = None,
                  sample_rate: int = SAMPLE_RATE, paired: bool = True) -> dict[str, Any]:
-    """FAD (with bootstrap CI; FAD∞ if configured), KL and IS of generated clips against references.
+    """FAD (with bootstrap CI; FAD∞ if configured), KID with its clip-jackknife standard error, KL and IS
+    of generated clips against references.
 
     FAD compares the frame-level embeddings of the two sets (AudioLDM/VGGish style: every 0.96 s
     example or 3 s patch is an item); KL needs ``paired`` clips (generated i made for reference i's
@@ -101,8 +108,10 @@ def evaluate_set(generated_wavs: Sequence[np.ndarray], reference_wavs: Sequence[
         out.update(fad=res.value, fad_low=res.low, fad_high=res.high)
     else:
         out["fad"] = fad(g_emb, r_emb)
-    if cfg.fad_inf:
-        out["fad_inf"] = fad_inf(g_emb, r_emb, seed=cfg.seed)
+    if cfg.fad_inf:  # the extrapolation needs subsets of at least 2 of at least 4 rows
+        out["fad_inf"] = fad_inf(g_emb, r_emb, seed=cfg.seed) if len(g_emb) >= 4 else float("nan")
+    k = kid(g_emb, r_emb, _clip_of_row(gen.frames), _clip_of_row(ref.frames))
+    out.update(kid=k.value, kid_se=k.se)
     if cls_net is not fad_net:
         gen, ref = cls_net.features(generated_wavs, sample_rate), cls_net.features(reference_wavs, sample_rate)
     p_gen = _class_distribution(gen, cfg.class_distribution)

@@ -2,8 +2,8 @@
 
 Table 1 generates music for held-out captions with every system — the text-only baseline, MMGen,
 MMGen+roll, MMGen with the *oracle* melody (the target clip's own) — over several seeds, and scores it
-against the real clips: FAD/KL/IS (evaluation backbone), text–audio similarity (our aligner, CLAP-score
-style), chroma similarity and Basic Pitch note F1 to the melody. The decoder ceiling resynthesises the
+against the real clips: FAD, FAD∞ (if configured), KID, KL/IS (evaluation backbone), harmonic richness,
+text–audio similarity (our aligner, CLAP-score style), chroma similarity and Basic Pitch note F1 to the melody. The decoder ceiling resynthesises the
 real clips. The paper's own numbers are kept apart and labelled as theirs."""
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from mmgen_core.audio.io import load_audio
 from mmgen_core.data.manifest import item_notes
 from mmgen_core.evaluation.evaluate import EvaluationConfig, evaluate_set
 from mmgen_core.evaluation.melody_metrics import chroma_similarity
+from mmgen_core.evaluation.signal_metrics import harmonic_richness
 from mmgen_core.melody.extract import default_extractor
 from mmgen_core.melody.notes import Note, note_scores
 from mmgen_core.stages import Stages
@@ -34,7 +35,8 @@ SYSTEMS: dict[str, tuple[str, str | None]] = {
 
 
 CEILING = "decoder ceiling (real clips → VAE → vocoder)"
-METRICS = ("fad", "kl", "is", "text_audio", "chroma_target", "chroma_cond", "note_f1_cond")
+METRICS = ("fad", "fad_inf", "kid", "kl", "is", "richness", "text_audio", "chroma_target", "chroma_cond",
+           "note_f1_cond")
 
 
 @dataclass
@@ -67,7 +69,9 @@ def score_clips(wavs: Sequence[np.ndarray], refs: Sequence[np.ndarray], captions
     with torch.no_grad():
         a = embedder.embed_audio(list(wavs)).float()
         t = embedder.embed_text(list(captions)).float()
-    row = {"fad": out["fad"], "kl": out["kl"], "is": out["is"], "text_audio": float((a * t).sum(-1).mean())}
+    row = {"fad": out["fad"], "fad_inf": out.get("fad_inf", float("nan")), "kid": out["kid"], "kl": out["kl"],
+           "is": out["is"], "richness": float(np.mean([harmonic_richness(w) for w in wavs])),
+           "text_audio": float((a * t).sum(-1).mean())}
     row["chroma_target"] = float(np.mean([chroma_similarity(w, m) for w, m in zip(wavs, target_melodies)]))
     if cond_melodies is None:
         row["chroma_cond"] = row["note_f1_cond"] = float("nan")
@@ -107,7 +111,8 @@ def table1_runs(stages: Stages, cfg: ResultsConfig, eval_cfg: EvaluationConfig,
 def summarize(runs: pd.DataFrame, metrics: Sequence[str] = METRICS) -> pd.DataFrame:
     """Mean and standard deviation over seeds per system, as ``mean ± sd`` text and numeric columns."""
     order = list(dict.fromkeys(runs["system"]))
-    g = runs.groupby("system", sort=False)[list(metrics)]
+    metrics = [m for m in metrics if m in runs]  # runs written before a metric existed summarise without it
+    g = runs.groupby("system", sort=False)[metrics]
     mean, sd = g.mean().reindex(order), g.std(ddof=1).reindex(order)
     out = pd.DataFrame({"system": order, "seeds": runs.groupby("system", sort=False).size().reindex(order).values})
     for m in metrics:
