@@ -7,6 +7,7 @@ so a notebook that asks for the pipelines trains only what is missing, in order.
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import replace
 from functools import cached_property
 from typing import Any, Sequence
@@ -26,7 +27,7 @@ from mmgen_core.decoder.vae import VAEConfig
 from mmgen_core.decoder.vocoder import VocoderConfig
 from mmgen_core.diffusion.conditioning import ConditionData
 from mmgen_core.diffusion.config import DiffusionConfig
-from mmgen_core.diffusion.stage import load_or_build_conditions, load_or_train_unet
+from mmgen_core.diffusion.stage import CONDITION_FIELDS, load_or_build_conditions, load_or_train_unet
 from mmgen_core.pipeline.pipeline import (
     GenerationConfig,
     MMGenPipeline,
@@ -103,15 +104,30 @@ class Stages:
         return load_or_build_conditions(cfg, self.dataset, self.decoder, self.decoder_report, self.alignment(),
                                         database, self.clip_seconds, **self._where)
 
-    def unet(self, mode: str) -> tuple[UNet2DConditionModel, dict]:
-        """One conditioning mode's UNet and its training report (notebook 06)."""
+    def unet(self, mode: str, stop_at: int | None = None) -> tuple[UNet2DConditionModel, dict]:
+        """One conditioning mode's UNet and its training report (notebook 06). ``stop_at``: the UNet after that
+        many steps of its run (trained or resumed up to there, not kept: the quality-vs-training curve)."""
         if mode not in self._unets:
             cfg = self.diffusion_config
             database = self.database if cfg.train_melody == "retrieved" else None
-            self._unets[mode] = load_or_train_unet(
+            got = load_or_train_unet(
                 cfg, mode, self.dataset, self.decoder, self.decoder_report, self.alignment(), database,
-                self.clip_seconds, **self._where, train_missing=self.train_missing, compute=self.compute_config)
+                self.clip_seconds, **self._where, train_missing=self.train_missing, stop_at=stop_at,
+                compute=self.compute_config)
+            if stop_at is not None and stop_at < cfg.steps:
+                return got
+            self._unets[mode] = got
         return self._unets[mode]
+
+    def with_diffusion(self, **changes: Any) -> "Stages":
+        """These stages with other ``diffusion`` settings (a training recipe): the dataset, decoder, aligner
+        and database are shared; UNets (and, if their fields change, the training conditions) are not."""
+        other = copy.copy(self)
+        other.diffusion_config = replace(self.diffusion_config, **changes)
+        other._unets = {}
+        if any(getattr(other.diffusion_config, f) != getattr(self.diffusion_config, f) for f in CONDITION_FIELDS):
+            other.__dict__.pop("conditions", None)
+        return other
 
     @cached_property
     def melody_db(self):
@@ -126,8 +142,11 @@ class Stages:
         if gcfg.pretrained:
             return MMGenPipeline.from_pretrained(gcfg.pretrained, compute=self.compute_config,
                                                  **{k: v for k, v in vars(gcfg).items() if k != "pretrained"})
-        unet, _ = self.unet(gcfg.mode)
-        return MMGenPipeline(unet, self.decoder, self.alignment().model, self.melody_db, self.diffusion_config, gcfg,
+        return self.pipeline_of(self.unet(gcfg.mode)[0], gcfg)
+
+    def pipeline_of(self, unet: UNet2DConditionModel, generation: GenerationConfig) -> MMGenPipeline:
+        """A pipeline around a given UNet (of ``generation.mode``) with this profile's decoder, aligner and database."""
+        return MMGenPipeline(unet, self.decoder, self.alignment().model, self.melody_db, self.diffusion_config, generation,
                              self.clip_seconds, self.compute_config)
 
     def pipelines(self, modes: Sequence[str] | None = None, **generation: Any) -> dict[str, MMGenPipeline]:

@@ -20,7 +20,11 @@ from mmgen_core.diffusion import (
     roll_channels,
     sample_latents,
     train_unet,
+    window_starts,
+    windowed,
 )
+from mmgen_core.diffusion.train import loss_weights
+from mmgen_core.diffusion.unet import to_epsilon
 from mmgen_core.melody import Note
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")  # diffusers + numpy 2
@@ -156,3 +160,78 @@ def test_config_errors_are_clear():
         DiffusionConfig(modes=["text", "nope"])
     with pytest.raises(ValueError, match="attention"):
         DiffusionConfig(block_out_channels=[8, 16], attention=[True])
+
+
+def test_v_prediction_output_converts_to_the_true_noise():
+    """A UNet that outputs the exact v = √ᾱ ε − √(1−ᾱ) x₀ gives back exactly ε at x_t."""
+    g = torch.Generator().manual_seed(0)
+    x0, eps = torch.randn(3, 8, 4, 16, generator=g), torch.randn(3, 8, 4, 16, generator=g)
+    ab = torch.tensor([0.99, 0.5, 0.01])
+    a, s = ab.sqrt()[:, None, None, None], (1 - ab).sqrt()[:, None, None, None]
+    xt, v = a * x0 + s * eps, a * eps - s * x0
+    torch.testing.assert_close(to_epsilon(v, xt, ab, "v_prediction"), eps, rtol=1e-5, atol=1e-5)
+    assert torch.equal(to_epsilon(eps, xt, ab, "epsilon"), eps)
+    with pytest.raises(ValueError, match="prediction"):
+        to_epsilon(v, xt, ab, "sample")
+
+
+def test_min_snr_weights():
+    ab = torch.tensor([0.999, 5 / 6, 0.5, 0.01])  # SNR 999, 5, 1, ~0.01
+    snr = ab / (1 - ab)
+    assert torch.equal(loss_weights(ab, CFG), torch.ones(4))
+    eps = loss_weights(ab, DiffusionConfig(**{**CFG.__dict__, "loss_weighting": "min_snr"}))
+    torch.testing.assert_close(eps, torch.minimum(snr, torch.tensor(5.0)) / snr)
+    assert eps[0] < 0.01 and eps[2:].eq(1).all()  # easy, nearly clean steps are down-weighted; noisy ones keep 1
+    v = loss_weights(ab, DiffusionConfig(**{**CFG.__dict__, "loss_weighting": "min_snr", "prediction": "v_prediction"}))
+    torch.testing.assert_close(v, torch.minimum(snr, torch.tensor(5.0)) / (snr + 1))
+
+
+@pytest.mark.parametrize("recipe", [{"prediction": "v_prediction", "loss_weighting": "min_snr"},
+                                    {"lr_schedule": "cosine"}])
+def test_training_recipes_train_and_sample(tmp_path, recipe):
+    cfg = DiffusionConfig(**{**CFG.__dict__, **recipe})
+    d = _data()
+    unet, hist, _ = train_unet(d, cfg, "mmgen", tmp_path)
+    assert all(np.isfinite(h["loss"]) for h in hist)
+    if recipe.get("lr_schedule") == "cosine":
+        assert hist[-1]["lr"] < hist[0]["lr"]
+    out = sample_latents(unet, cfg, condition("mmgen", d.query[:2], d.melody[:2]), None, 16, steps=3, clip=3.0,
+                         generator=torch.Generator().manual_seed(0), progress=False)
+    assert torch.isfinite(out).all() and out.abs().max() < 4
+
+
+def test_recipe_fields_are_checked():
+    for field, bad in (("prediction", "sample"), ("loss_weighting", "p2"), ("lr_schedule", "step")):
+        with pytest.raises(ValueError, match=field):
+            DiffusionConfig(**{field: bad})
+
+
+def test_window_starts_cover_with_half_overlaps():
+    assert window_starts(100, 0) == [0] and window_starts(32, 32) == [0]
+    assert window_starts(80, 32) == [0, 16, 32, 48]
+    assert window_starts(90, 32) == [0, 16, 32, 48, 58]  # the last window ends flush with the latent
+
+
+def test_windowed_prediction_sees_only_training_length_windows():
+    seen = []
+
+    def predict(x, roll):
+        seen.append((x.shape[2], None if roll is None else roll.shape[2]))
+        return x * 2 + (0 if roll is None else roll.mean())
+
+    x = torch.randn(2, 8, 90, 16)
+    roll = torch.zeros(2, 16, 90, 16)
+    torch.testing.assert_close(windowed(predict, x, roll, 32), x * 2)  # a pointwise model: blending changes nothing
+    assert set(seen) == {(32, 32)}
+    seen.clear()
+    assert torch.equal(windowed(predict, x[:, :, :32], None, 32), x[:, :, :32] * 2) and seen == [(32, None)]
+
+
+def test_long_latents_sample_window_by_window():
+    unet = build_unet(CFG, "mmgen+roll").eval()
+    d = _data()
+    cond = condition("mmgen", d.query[:1], d.melody[:1])
+    roll = d.rolls[:1].repeat(1, 1, 3, 1)  # 48 latent frames from a model of 16-frame clips
+    out = sample_latents(unet, CFG, cond, roll, 48, steps=2, window=16, generator=torch.Generator().manual_seed(0),
+                         progress=False)
+    assert out.shape == (1, 8, 48, 16) and torch.isfinite(out).all()

@@ -70,3 +70,21 @@ def test_stage_dir_done_marker_and_require(tmp_path):
     assert sd.done and sd.info() == {"score": 1.5} and StageDir(sd.path).done
     sd.require(False, "thing", "run notebook 99")  # done: nothing to build
     assert not list(sd.path.glob(".*tmp*"))  # the marker was written atomically
+
+
+def test_training_recipe_fields_key_the_unets_not_their_conditions(tmp_path):
+    base = _dirs(load_profile("smoke", root=tmp_path))
+    for override in ({"diffusion.prediction": "epsilon"}, {"diffusion.loss_weighting": "none"},
+                     {"diffusion.lr_schedule": "cosine"}):
+        other = _dirs(load_profile("smoke", override, root=tmp_path))
+        assert other["unet"] != base["unet"] and other["conditions"] == base["conditions"], override
+
+
+def test_with_diffusion_shares_the_upstream_stages(tmp_path):
+    stages = Stages(load_profile("smoke", root=tmp_path))
+    stages.__dict__["conditions"] = "built once"  # as cached_property would hold it
+    recipe = stages.with_diffusion(prediction="epsilon", steps=7)
+    assert recipe.diffusion_config.prediction == "epsilon" and recipe.diffusion_config.steps == 7
+    assert stages.diffusion_config.steps != 7 and recipe.profile is stages.profile
+    assert recipe.__dict__["conditions"] == "built once"  # same training conditions: not rebuilt
+    assert "conditions" not in stages.with_diffusion(roll="chroma").__dict__  # other conditions: rebuilt

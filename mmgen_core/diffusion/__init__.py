@@ -11,7 +11,7 @@ from .conditioning import (
     roll_channels,
 )
 from .config import GUIDANCE_FORMS, MODES, ROLL_KINDS, SAMPLERS, DiffusionConfig, check_mode, noise_schedule
-from .sampling import clip_x0, guided_noise, make_scheduler, sample_latents
+from .sampling import clip_x0, guided_noise, make_scheduler, sample_latents, window_starts, windowed
 from .stage import CONDITION_FIELDS, FORMAT, conditions_dir, load_or_build_conditions, load_or_train_unet, unet_dir
 from .train import diffusion_loss_fn, train_unet, unet_loop
 from .unet import build_unet, in_channels, init_unet, load_unet, predict_noise, widen_unet
@@ -52,4 +52,6 @@ __all__ = [
     "unet_loop",
     "unet_dir",
     "widen_unet",
+    "window_starts",
+    "windowed",
 ]

@@ -8,6 +8,9 @@ MODES = ("text", "mmgen", "mmgen+roll")
 ROLL_KINDS = ("mel", "chroma")
 SAMPLERS = ("ddim", "dpm", "dpm-sde")
 GUIDANCE_FORMS = ("official", "paper")
+PREDICTIONS = ("epsilon", "v_prediction")
+LOSS_WEIGHTINGS = ("none", "min_snr")
+LR_SCHEDULES = ("constant", "cosine")
 
 
 @dataclass
@@ -29,6 +32,9 @@ class DiffusionConfig:
     num_train_timesteps: int = 1000
     beta_start: float = 0.0015
     beta_end: float = 0.0195
+    prediction: str = "epsilon"  # what the UNet outputs: epsilon (AudioLDM, the paper) | v_prediction (Salimans & Ho)
+    loss_weighting: str = "none"  # none: plain MSE | min_snr: min(SNR, γ)-weighted (Hang et al. 2023)
+    min_snr_gamma: float = 5.0
     cond_drop: float = 0.1
     train_query: str = "text"  # text | audio (official)
     train_melody: str = "own"  # own | retrieved (official)
@@ -38,6 +44,7 @@ class DiffusionConfig:
     lr: float = 1e-3
     weight_decay: float = 0.01
     warmup_steps: int = 50
+    lr_schedule: str = "constant"  # after the warm-up: constant | cosine (to 0 at the last step)
     ema_decay: float = 0.999
     checkpoint_every: int = 200
     pretrained: str | None = None
@@ -52,6 +59,10 @@ class DiffusionConfig:
             raise ValueError(f"diffusion.roll must be one of {ROLL_KINDS}, not {self.roll!r}")
         if len(self.attention) != len(self.block_out_channels):
             raise ValueError("diffusion.attention needs one flag per entry of block_out_channels")
+        for name, allowed in (("prediction", PREDICTIONS), ("loss_weighting", LOSS_WEIGHTINGS),
+                              ("lr_schedule", LR_SCHEDULES)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"diffusion.{name} must be one of {allowed}, not {getattr(self, name)!r}")
         if self.train_query not in ("text", "audio") or self.train_melody not in ("own", "retrieved"):
             raise ValueError("diffusion.train_query must be text|audio and train_melody own|retrieved")
 
@@ -63,6 +74,7 @@ def check_mode(mode: str) -> str:
 
 
 def noise_schedule(cfg: DiffusionConfig) -> dict[str, Any]:
-    """AudioLDM's 'linear' schedule = diffusers ``scaled_linear`` β 0.0015→0.0195, ε-prediction."""
+    """AudioLDM's 'linear' schedule = diffusers ``scaled_linear`` β 0.0015→0.0195. Samplers always step on
+    ε (a v-predicting UNet's output is converted first, :func:`mmgen_core.diffusion.unet.to_epsilon`)."""
     return dict(num_train_timesteps=cfg.num_train_timesteps, beta_start=cfg.beta_start, beta_end=cfg.beta_end,
                 beta_schedule="scaled_linear", prediction_type="epsilon")

@@ -16,7 +16,7 @@ from mmgen_core.diffusion.config import (
     DiffusionConfig,
     noise_schedule,
 )
-from mmgen_core.diffusion.unet import predict_noise
+from mmgen_core.diffusion.unet import predict_noise, to_epsilon
 
 
 def guided_noise(unet: UNet2DConditionModel, x: torch.Tensor, t: torch.Tensor | int, cond: torch.Tensor,
@@ -60,13 +60,44 @@ def clip_x0(eps: torch.Tensor, x: torch.Tensor, alpha_bar: torch.Tensor, limit: 
     return (x - a * x0) / s
 
 
+def window_starts(frames: int, window: int) -> list[int]:
+    """Starts of windows of ``window`` frames that cover ``frames`` with half-window overlaps (last one flush)."""
+    if window <= 0 or frames <= window:
+        return [0]
+    starts = list(range(0, frames - window + 1, max(1, window // 2)))
+    return starts if starts[-1] == frames - window else starts + [frames - window]
+
+
+def windowed(predict, x: torch.Tensor, roll: torch.Tensor | None, window: int) -> torch.Tensor:
+    """``predict(x, roll)`` over overlapping windows of ``window`` latent frames, blended with Hann weights
+    (MultiDiffusion, Bar-Tal et al. 2023): a UNet trained on clips of ``window`` frames denoises a longer
+    latent as clips of the length it knows, and the overlaps keep neighbouring windows consistent."""
+    frames = x.shape[2]
+    starts = window_starts(frames, window)
+    if len(starts) == 1:
+        return predict(x, roll)
+    weight = torch.hann_window(window + 2, periodic=False, device=x.device, dtype=x.dtype)[1:-1]
+    out, total = torch.zeros_like(x), torch.zeros(frames, device=x.device, dtype=x.dtype)
+    for s in starts:
+        part = slice(s, s + window)
+        w = weight.clone()
+        if s == 0:  # the latent's own ends are covered by one window only: full weight there
+            w[: window // 2] = 1.0
+        if s + window == frames:
+            w[window // 2:] = 1.0
+        out[:, :, part] += predict(x[:, :, part], None if roll is None else roll[:, :, part]) * w[:, None]
+        total[part] += w
+    return out / total[:, None]
+
+
 @torch.no_grad()
 def sample_latents(unet: UNet2DConditionModel, cfg: DiffusionConfig, cond: torch.Tensor, roll: torch.Tensor | None,
                    latent_frames: int, *, sampler: str = "ddim", steps: int = 100, guidance: float = 3.0,
-                   guidance_form: str = "official", eta: float = 1.0, clip: float = 0.0,
+                   guidance_form: str = "official", eta: float = 1.0, clip: float = 0.0, window: int = 0,
                    generator: torch.Generator | None = None, progress: bool = True) -> torch.Tensor:
     """Denoise Gaussian noise into (B, C, latent_frames, 16) latents under ``cond`` (and ``roll``);
-    ``clip`` > 0 keeps every step's predicted clean latent within ±clip (:func:`clip_x0`)."""
+    ``clip`` > 0 keeps every step's predicted clean latent within ±clip (:func:`clip_x0`); ``window`` > 0
+    denoises latents longer than ``window`` frames (the training clips') window by window (:func:`windowed`)."""
     sched = make_scheduler(cfg, sampler)
     sched.set_timesteps(steps)
     dev = unet.device
@@ -75,7 +106,9 @@ def sample_latents(unet: UNet2DConditionModel, cfg: DiffusionConfig, cond: torch
     cond, roll = cond.to(dev), None if roll is None else roll.to(dev)
     extra = {"eta": eta} if sampler == "ddim" else {}
     for t in tqdm(sched.timesteps, desc=f"{sampler} {steps}", disable=not progress, leave=False):
-        eps = guided_noise(unet, sched.scale_model_input(x, t), t, cond, roll, guidance, guidance_form)
+        x_in = sched.scale_model_input(x, t)
+        out = windowed(lambda xs, rs: guided_noise(unet, xs, t, cond, rs, guidance, guidance_form), x_in, roll, window)
+        eps = to_epsilon(out, x_in, sched.alphas_cumprod[int(t)].expand(len(x)), cfg.prediction)
         if clip:
             eps = clip_x0(eps, x, sched.alphas_cumprod[int(t)].to(x), clip)
         noise = torch.randn(x.shape, generator=generator).to(dev)

@@ -20,6 +20,7 @@ which is what the roll must match anyway; ``train_query: audio`` + ``train_melod
 the official recipe (``paper`` profile)."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from diffusers import (
@@ -28,6 +29,7 @@ from diffusers import (
 
 from mmgen_core.alignment.stage import AlignmentRun
 from mmgen_core.artifacts import StageDir, stage_dir
+from mmgen_core.checkpoints import CheckpointError
 from mmgen_core.compute import FP32_EAGER, ComputeConfig
 from mmgen_core.data.manifest import Manifest
 from mmgen_core.decoder.decoder import Decoder
@@ -38,6 +40,7 @@ from mmgen_core.diffusion.train import train_unet
 from mmgen_core.diffusion.unet import load_unet
 from mmgen_core.retrieval.stage import DatabaseStage
 
+REPORT = "report.json"  # a snapshot's training report
 FORMAT = 1  # bump when saved diffusion artifacts change meaning (it is part of the artifact key)
 
 
@@ -83,19 +86,32 @@ def load_or_train_unet(cfg: DiffusionConfig, mode: str, manifest: Manifest, deco
                        stop_at: int | None = None, compute: ComputeConfig | None = None
                        ) -> tuple[UNet2DConditionModel, dict]:
     """One mode's UNet, trained now (and saved) when missing; returns it (EMA weights) and its report
-    (loss history, training samples/s)."""
+    (loss history, training samples/s, training seconds).
+
+    ``stop_at`` < ``cfg.steps``: the UNet after that many steps of the same run, trained (or resumed) up to
+    there and kept as a snapshot ``unet-at-<step>/`` beside the run, so a quality-vs-training curve can be
+    read again; a later call resumes the run from there."""
     cond = conditions_dir(cfg, manifest, decoder_report.folder, run.folder, database.folder if database else None,
                           artifacts, seed)
     stage = unet_dir(cfg, mode, cond, artifacts, seed)
-    if stage.done:
-        return load_unet(stage.path), stage.info()
+    partial = stop_at is not None and stop_at < cfg.steps
+    where = stage.path / f"unet-at-{stop_at}" if partial else stage.path
+    if (where / "unet" / "config.json").exists() and (stage.done or partial):
+        return load_unet(where), json.loads((where / REPORT).read_text()) if partial else stage.info()
+    if partial and stage.done:
+        raise CheckpointError(f"{stage.path}: the run is complete and kept no snapshot at step {stop_at}; "
+                              f"delete the folder to retrain it with snapshots")
     stage.require(train_missing, f"trained {mode!r} UNet", "run notebook 06_diffusion (or `mmgen notebooks --only 06`)")
     data = load_or_build_conditions(cfg, manifest, decoder, decoder_report, run, database, clip_seconds, artifacts,
                                     seed)
     unet, history, sps = train_unet(data, cfg, mode, stage.path / "ckpt", seed, stop_at, compute)
-    report = {"mode": mode, "history": history, "samples_per_s": sps, "steps": cfg.steps,
+    steps = min(cfg.steps, stop_at or cfg.steps)
+    report = {"mode": mode, "history": history, "samples_per_s": sps, "steps": steps,
+              "train_seconds": steps * cfg.batch_size / sps,
               "compute": (compute or FP32_EAGER).for_part("unet").label(unet.device)}
-    if stop_at is None or stop_at >= cfg.steps:
-        unet.save_pretrained(stage.path / "unet")
+    unet.save_pretrained(where / "unet")
+    if partial:
+        (where / REPORT).write_text(json.dumps(report, indent=1))
+    else:
         stage.finish(report)
     return unet, report

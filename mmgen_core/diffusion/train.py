@@ -1,10 +1,9 @@
-"""Training one mode's UNet: ε-prediction MSE with joint condition dropout."""
+"""Training one mode's UNet: ε- or v-prediction MSE (optionally min-SNR weighted) with joint condition dropout."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from diffusers import (
     DDPMScheduler,
     UNet2DConditionModel,
@@ -18,8 +17,19 @@ from mmgen_core.diffusion.unet import init_unet, predict_noise
 from mmgen_core.training import LoopConfig, apply_ema, train
 
 
+def loss_weights(alpha_bar: torch.Tensor, cfg: DiffusionConfig) -> torch.Tensor:
+    """Per-sample loss weights at noise levels ᾱ: 1, or min-SNR-γ (Hang et al. 2023), which stops the
+    nearly clean, easy timesteps (high SNR) from dominating the gradient: min(SNR, γ)/SNR on the ε
+    loss, min(SNR, γ)/(SNR + 1) on the v loss (the same weight on the implied x₀ error)."""
+    if cfg.loss_weighting == "none":
+        return torch.ones_like(alpha_bar)
+    snr = alpha_bar / (1 - alpha_bar)
+    return snr.clamp(max=cfg.min_snr_gamma) / (snr + (1.0 if cfg.prediction == "v_prediction" else 0.0))
+
+
 def diffusion_loss_fn(data: ConditionData, cfg: DiffusionConfig, mode: str):
-    """ε-prediction MSE on random (query, melody) rows, random latent crops, joint condition dropout."""
+    """ε- or v-prediction MSE on random (query, melody) rows, random latent crops, joint condition dropout,
+    weighted per sample by :func:`loss_weights`."""
     sched = DDPMScheduler(**noise_schedule(cfg))
     use_roll = check_mode(mode) == "mmgen+roll"
     n_frames = data.latents.shape[2]
@@ -40,16 +50,19 @@ def diffusion_loss_fn(data: ConditionData, cfg: DiffusionConfig, mode: str):
         t = torch.randint(sched.config.num_train_timesteps, (b,), generator=gen)
         dev = unet.device
         xt = sched.add_noise(x0, noise, t)
-        eps = predict_noise(unet, xt.to(dev), t.to(dev), cond.to(dev), roll)
-        return F.mse_loss(eps, noise.to(dev)), {}
+        out = predict_noise(unet, xt.to(dev), t.to(dev), cond.to(dev), roll).float()
+        ab = sched.alphas_cumprod[t].reshape(-1, 1, 1, 1)
+        target = noise if cfg.prediction == "epsilon" else ab.sqrt() * noise - (1 - ab).sqrt() * x0
+        per_sample = (out - target.to(dev)).pow(2).mean(dim=(1, 2, 3))
+        return (per_sample * loss_weights(ab.flatten(), cfg).to(dev)).mean(), {}
 
     return loss_fn
 
 
 def unet_loop(cfg: DiffusionConfig) -> LoopConfig:
-    """The UNet's optimisation: AdamW with weight decay, linear warm-up, constant rate, EMA of the weights."""
+    """The UNet's optimisation: AdamW with weight decay, linear warm-up, constant or cosine rate, EMA of the weights."""
     return LoopConfig(steps=cfg.steps, lr=cfg.lr, weight_decay=cfg.weight_decay, warmup_steps=cfg.warmup_steps,
-                      ema_decay=cfg.ema_decay, checkpoint_every=cfg.checkpoint_every)
+                      schedule=cfg.lr_schedule, ema_decay=cfg.ema_decay, checkpoint_every=cfg.checkpoint_every)
 
 
 def train_unet(data: ConditionData, cfg: DiffusionConfig, mode: str, ckpt_dir: Path, seed: int = 0,

@@ -92,3 +92,14 @@ def predict_noise(unet: UNet2DConditionModel, x: torch.Tensor, t: torch.Tensor |
     if roll is not None:
         x = torch.cat([x, roll.to(x)], dim=1)
     return unet(x, t, encoder_hidden_states=None, class_labels=cond.to(x)).sample
+
+
+def to_epsilon(output: torch.Tensor, x: torch.Tensor, alpha_bar: torch.Tensor, prediction: str) -> torch.Tensor:
+    """ε from the UNet's output at x_t: the output itself (ε-prediction) or √ᾱ v + √(1−ᾱ) x_t
+    (v-prediction). Linear in the output, so it commutes with classifier-free guidance."""
+    if prediction == "epsilon":
+        return output
+    if prediction != "v_prediction":
+        raise ValueError(f"prediction must be 'epsilon' or 'v_prediction', not {prediction!r}")
+    ab = alpha_bar.to(x).reshape(-1, *[1] * (x.ndim - 1))
+    return ab.sqrt() * output + (1 - ab).sqrt() * x
