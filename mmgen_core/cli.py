@@ -46,7 +46,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int)
     p.add_argument("--guidance", type=float)
     p.add_argument("--candidates", type=int)
-    p.add_argument("--seconds", type=float)
+    p.add_argument("--seconds", type=float, help="length of the music (default: the training clip's); longer pieces are "
+                   "denoised in windows of the training clip's length, repeating a retrieved melody")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override a profile value, e.g. --set generation.pretrained=DIR (repeatable)")

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from mmgen_core.melody import MelodyError, Note, order_notes
+from mmgen_core.melody import MelodyError, Note, loop_notes, order_notes
 from mmgen_core.melody import tokens as T
 
 
@@ -81,3 +81,13 @@ def test_official_order_is_per_instrument():
     # negative rest when a note starts before the previous one ended (overlap), clipped at -0.3 s
     trip = T.notes_to_triplets(notes, "onset")
     assert trip[1][2] == T.time_to_bin(0.0 - 2.0) == 0
+
+
+def test_loop_notes_repeats_a_clip_melody():
+    notes = [Note(60, 0.0, 1.0), Note(64, 1.5, 2.5)]  # the second note runs past the 2 s period: cut there
+    out = loop_notes(notes, 2.0, 5.0)
+    assert [(n.pitch, round(n.start, 6), round(n.end, 6)) for n in out] == [
+        (60, 0.0, 1.0), (64, 1.5, 2.0), (60, 2.0, 3.0), (64, 3.5, 4.0), (60, 4.0, 5.0)]
+    assert loop_notes(notes, 2.0, 1.2) == [Note(60, 0.0, 1.0)]
+    with pytest.raises(ValueError, match="period"):
+        loop_notes(notes, 0.0, 3.0)

@@ -270,3 +270,33 @@ def test_recorded_melody_goes_through_basic_pitch(tmp_path, monkeypatch):
     monkeypatch.setattr(ex, "extract_notes", lambda paths, progress=True: [MelodyError("hum.wav: no notes")])
     with pytest.raises(MelodyError, match="hum.wav"):
         load_melody(tmp_path / "hum.wav")
+
+
+def test_long_pieces_are_denoised_in_training_length_windows_with_the_melody_repeated(pipe, monkeypatch):
+    widths = []
+    unet_forward = type(pipe.unet).forward
+
+    def spy(self, sample, *args, **kwargs):
+        widths.append(sample.shape[2])
+        return unet_forward(self, sample, *args, **kwargs)
+
+    monkeypatch.setattr(type(pipe.unet), "forward", spy)
+    out = pipe("a tune", seed=0, seconds=3 * SECONDS, candidates=1, progress=False)
+    assert out.waveforms.shape == (1, 3 * 64 * 160) and out.mels.shape == (1, 3 * 64, 64)
+    assert set(widths) == {16 + 4}  # only windows of the clip length it was trained on (+ the 4 tail frames)
+    period = [(n.pitch, round(n.start, 4)) for n in out.melodies[0] if n.start < SECONDS]
+    again = [(n.pitch, round(n.start - SECONDS, 4)) for n in out.melodies[0] if SECONDS <= n.start < 2 * SECONDS]
+    assert period and period == again  # the retrieved clip's melody repeats over the longer piece
+
+
+def test_the_tail_frames_are_denoised_and_dropped(pipe, monkeypatch):
+    widths = []
+    unet_forward = type(pipe.unet).forward
+    monkeypatch.setattr(type(pipe.unet), "forward",
+                        lambda self, sample, *a, **k: (widths.append(sample.shape[2]), unet_forward(self, sample, *a, **k))[1])
+    plain = pipe("a tune", seed=0, candidates=1, tail_frames=0, progress=False)
+    tailed = pipe("a tune", seed=0, candidates=1, progress=False)
+    assert widths[0] == 16 and widths[-1] == 16 + 4
+    assert plain.waveforms.shape == tailed.waveforms.shape == (1, 64 * 160)
+    with pytest.raises(ValueError, match="tail_frames"):
+        GenerationConfig(tail_frames=-1)

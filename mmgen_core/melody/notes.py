@@ -103,6 +103,16 @@ def clip_notes(notes: Iterable[Note], start: float, end: float) -> list[Note]:
     return out
 
 
+def loop_notes(notes: Sequence[Note], period: float, seconds: float) -> list[Note]:
+    """``notes`` (within [0, ``period``)) repeated every ``period`` seconds up to ``seconds``: a clip-long
+    melody stretched over a longer piece by repetition, as music repeats its phrases."""
+    if period <= 0:
+        raise ValueError(f"period must be > 0, got {period}")
+    shifted = [Note(n.pitch, n.start + k * period, n.end + k * period, n.instrument)
+               for k in range(int(np.ceil(seconds / period))) for n in clip_notes(notes, 0.0, period)]
+    return clip_notes(shifted, 0.0, seconds)
+
+
 def note_scores(reference: Sequence[Note], estimate: Sequence[Note], offsets: bool = False,
                 onset_tolerance: float = 0.05) -> tuple[float, float, float]:
     """mir_eval note precision, recall, F1: onset within 50 ms and same pitch (and, with ``offsets``,

@@ -39,7 +39,7 @@ from mmgen_core.diffusion.config import (
 from mmgen_core.diffusion.sampling import sample_latents
 from mmgen_core.diffusion.unet import load_unet
 from mmgen_core.melody.extract import extract_notes
-from mmgen_core.melody.notes import MelodyError, Note, clip_notes, load_midi
+from mmgen_core.melody.notes import MelodyError, Note, clip_notes, load_midi, loop_notes
 from mmgen_core.melody.tokens import notes_to_text, text_to_notes
 from mmgen_core.retrieval.index import VectorDB
 
@@ -65,6 +65,7 @@ class GenerationConfig:
     clip_x0: float = 0.0  # > 0: keep each step's predicted clean latent within ±clip_x0 standard deviations
     candidates: int = 3
     seconds: float = 0.0  # 0 = the training clip length
+    tail_frames: int = 4  # latent frames denoised past the end and dropped: the UNet's last frame is unreliable
     batch_size: int = 4  # prompts denoised together (× candidates, × 2 for guidance)
     pretrained: str | None = None
 
@@ -76,6 +77,8 @@ class GenerationConfig:
             raise ValueError(f"generation.guidance_form must be one of {GUIDANCE_FORMS}, not {self.guidance_form!r}")
         if self.steps < 1 or self.candidates < 1 or self.batch_size < 1 or self.guidance < 0 or self.clip_x0 < 0:
             raise ValueError("generation: steps, candidates and batch_size must be >= 1, guidance and clip_x0 >= 0")
+        if self.tail_frames < 0 or self.seconds < 0:
+            raise ValueError("generation: tail_frames and seconds must be >= 0")
 
 
 @dataclass
@@ -176,13 +179,15 @@ class MMGenPipeline:
             return r, notes, ["user"] * n
         found = self.melody_db.search(q.numpy(), k=1)
         rows = found.indices[:, 0]
-        notes = [clip_notes(text_to_notes(self.melody_db.tokens_of(int(i))), 0.0, seconds) for i in rows]
+        # a retrieved melody is one training clip long: longer pieces repeat it
+        notes = [loop_notes(text_to_notes(self.melody_db.tokens_of(int(i))), self.clip_seconds, seconds) for i in rows]
         return torch.from_numpy(self.melody_db.embeddings(rows)).float(), notes, [ids[0] for ids in found.ids]
 
     def __call__(self, text: str | Sequence[str] | None = None, *, audio: Any = None, melody: Any = None,
                  seed: int = 0, steps: int | None = None, guidance: float | None = None, sampler: str | None = None,
                  guidance_form: str | None = None, eta: float | None = None, clip_x0: float | None = None,
-                 candidates: int | None = None, seconds: float | None = None, progress: bool = True) -> Generation:
+                 candidates: int | None = None, seconds: float | None = None, tail_frames: int | None = None,
+                 progress: bool = True) -> Generation:
         """Generate one clip per prompt (text or audio), following ``melody`` or a retrieved one.
 
         ``melody``: a MIDI/audio path or Note list (for every prompt) or a list of them (one per prompt).
@@ -190,10 +195,15 @@ class MMGenPipeline:
         """
         g = replace(self.generation, **{k: v for k, v in dict(steps=steps, guidance=guidance, sampler=sampler,
                                                               guidance_form=guidance_form, eta=eta, clip_x0=clip_x0,
-                                                              candidates=candidates, seconds=seconds).items()
+                                                              candidates=candidates, seconds=seconds,
+                                                              tail_frames=tail_frames).items()
                                        if v is not None})
         secs = g.seconds or self.clip_seconds
-        latent_frames = clip_frames(secs) // 4
+        # the UNet's last latent frame comes out several times louder than the rest (a click once decoded):
+        # denoise a few frames more (a multiple of the UNet's down-sampling) and drop them
+        factor = 2 ** (len(self.unet.config.block_out_channels) - 1)
+        tail = -(-g.tail_frames // factor) * factor
+        latent_frames, window = clip_frames(secs) // 4 + tail, clip_frames(self.clip_seconds) // 4 + tail
         q, n = self._queries(text, audio)
         r, notes, ids = self._melodies(q, melody, clip_frames(secs) / 100.0)
         cond = condition(self.mode, q, r).repeat_interleave(g.candidates, 0)
@@ -207,10 +217,11 @@ class MMGenPipeline:
             latents = torch.cat([sample_latents(self.unet, self.diffusion, cond[i:i + step],
                                                 None if roll is None else roll[i:i + step], latent_frames,
                                                 sampler=g.sampler, steps=g.steps, guidance=g.guidance,
-                                                guidance_form=g.guidance_form, eta=g.eta, clip=g.clip_x0, generator=gen,
+                                                guidance_form=g.guidance_form, eta=g.eta, clip=g.clip_x0, window=window,
+                                                generator=gen,
                                                 progress=progress)
                                  for i in range(0, len(cond), step)])
-            mels = self.decoder.decode(latents)
+            mels = self.decoder.decode(latents[:, :, :latent_frames - tail])
         with self.compute.for_part("vocoder").autocast(self.unet.device):
             wavs = self.decoder.vocode(mels).numpy()
         sims = np.zeros(len(wavs), dtype=np.float32)
