@@ -13,7 +13,7 @@ export TRANSFORMERS_OFFLINE := 1
 export MPLBACKEND := Agg
 export PYTHONWARNINGS := ignore::UserWarning:resampy.filters
 
-.PHONY: install sysdeps test test-gpu reproduce bench clean
+.PHONY: install sysdeps test test-gpu reproduce bench quality clean
 
 install: sysdeps $(STAMP)
 
@@ -47,6 +47,11 @@ reproduce: install
 
 bench: install
 	$(PY) benchmarks/run_all.py --profile $(PROFILE)
+
+# Where generation quality goes (validation clips): references, training recipes along training, generation settings.
+# e.g. make quality QUALITY_ARGS="--parts training --recipes eps,v-minsnr --checkpoints 400,800,1600"
+quality: install
+	$(PY) scripts/quality_study.py --profile $(PROFILE) $(QUALITY_ARGS)
 
 clean:
 	rm -rf artifacts results/smoke

@@ -88,6 +88,18 @@ def check_tables(tables: Path) -> None:
     _in(diff["train samples/s"], 1e-9, what="diffusion samples/s")
     _in(diff["final loss (mean of last 5 logs)"], 1e-9, 10, what="diffusion loss")  # ε-MSE of unit noise
 
+    ref = _table(tables, "06_quality_reference").set_index("system")
+    assert {"real clips (these)", "real clips (other split)", "decoder ceiling"} == set(ref.index)
+    assert ref.loc["real clips (these)", "fad"] == pytest.approx(0, abs=1e-6)  # a set against itself
+    curve = _table(tables, "06_quality_curve")
+    assert len(curve) >= 2 and curve["steps"].is_monotonic_increasing and curve["cpu_minutes"].is_monotonic_increasing
+    for df, what in ((ref, "reference"), (curve, "curve")):
+        _in(df["fad"], 0, what=f"quality {what} FAD")
+        _in(df["richness"], 0, 513, what=f"quality {what} harmonic richness")  # at most every bin of n_fft 1024
+        _in(df["loudness_db"], -60, 0, what=f"quality {what} loudness")
+        _in(df["kid"], -10, 10, what=f"quality {what} KID")
+    assert curve["steps"].iloc[-1] == diff["steps"].iloc[0]  # the curve's last point is the trained UNet
+
     adh = _table(tables, "07_melody_adherence").set_index("source")
     assert {"real audio", CEILING_PREFIX, *MODES} <= set(adh.index)
     _in(adh["chroma mean"], 0, 1, what="chroma mean")
@@ -146,6 +158,9 @@ def test_all_notebooks_run_on_smoke(tmp_path, monkeypatch):
     assert (out / "notebooks" / "timings.csv").exists()
     assert list((out / "tables").glob("*.md")) and list((out / "figures").glob("*.png"))
     check_tables(out / "tables")
+    assert list((tmp_path / "artifacts" / "smoke").glob("unet-text-*/unet-at-*/unet/config.json"))  # curve snapshots
+    listen = (out / "listen.md").read_text()
+    assert listen.count("<audio controls") == 2 * 5 and (out / "figures" / "listen_01.png").exists()
     check_bench(Stages(load_profile("smoke"), train_missing=False, progress=False))
 
 

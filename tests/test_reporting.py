@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 import torch
 
-from mmgen_core.audio import AUDIOLDM_MEL, SAMPLE_RATE
+from mmgen_core.audio import AUDIOLDM_MEL, SAMPLE_RATE, load_audio
 from mmgen_core.melody import Note
-from mmgen_core.reporting import save_figure, save_table
+from mmgen_core.reporting import save_figure, save_table, write_listening_page
 from mmgen_core.reporting.plots import MEL_FPS, plot_generation, plot_mel, plot_roll
 
 NOTES = [Note(60, 0.0, 0.5), Note(67, 0.5, 1.0)]
@@ -75,3 +75,19 @@ def test_save_table_writes_csv_and_markdown_with_note(tmp_path):
     md = save_table(df, tmp_path, "t", note="a note")
     assert pd.read_csv(tmp_path / "tables" / "t.csv").equals(df)
     assert md.read_text().rstrip().endswith("a note")
+
+
+def test_listening_page_has_a_player_and_a_spectrogram_per_clip(tmp_path):
+    t = np.arange(SAMPLE_RATE) / SAMPLE_RATE
+    tone = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    columns = {"real clip": [tone, tone * 0.5], "mmgen+roll": [tone[::-1].copy(), tone]}
+    page = write_listening_page(tmp_path, ["a flute", "a fiddle"], columns, intro="Same captions.")
+    text = page.read_text()
+    assert text.count("<audio controls") == 4 and "“a fiddle”" in text and "Same captions." in text
+    assert text.count("![log-mel spectrograms](figures/listen_0") == 2
+    wav = tmp_path / "audio" / "listen" / "02_mmgen-roll.wav"
+    assert 'src="audio/listen/02_mmgen-roll.wav"' in text
+    np.testing.assert_allclose(load_audio(wav), tone, atol=1e-4)
+    assert (tmp_path / "figures" / "listen_01.png").stat().st_size > 1000
+    with pytest.raises(ValueError, match="one clip per caption"):
+        write_listening_page(tmp_path, ["a flute"], columns)

@@ -1,4 +1,5 @@
 """Writing results: tables (Markdown + CSV), figures and shared plots."""
+from .listen import write_listening_page
 from .plots import MEL_FPS, plot_generation, plot_isr_latency, plot_mel, plot_piano_roll, plot_roll
 from .tables import save_figure, save_table
 
@@ -11,4 +12,5 @@ __all__ = [
     "plot_roll",
     "save_figure",
     "save_table",
+    "write_listening_page",
 ]

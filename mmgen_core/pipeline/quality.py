@@ -1,0 +1,171 @@
+"""Where generation quality goes, measured on validation clips (`make quality`, notebook 06).
+
+Every row scores one set of clips made for the same validation captions against the real clips:
+FAD, FAD∞ and KID (± its clip-jackknife standard error) on the evaluation backbone, the reference-free
+sound measures (harmonic richness, loudness, a click at the end), audio–text similarity and chroma
+similarity with the clip's own melody (and with the melody that conditioned it). Reference rows: other
+real clips of the same size (the floor of FAD at this N) and the decoder ceiling. Generated rows come from
+UNets along their training run (quality against CPU minutes) and from generation settings."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from mmgen_core.audio.io import fit_length, load_audio
+from mmgen_core.checkpoints import CheckpointError
+from mmgen_core.data.manifest import item_notes
+from mmgen_core.evaluation.evaluate import EvaluationConfig, evaluate_set
+from mmgen_core.evaluation.melody_metrics import chroma_similarity
+from mmgen_core.evaluation.signal_metrics import sound_measures
+from mmgen_core.melody.notes import Note
+from mmgen_core.pipeline.pipeline import Generation, MMGenPipeline
+
+SCORES = ("fad", "fad_inf", "kid", "kid_se", "richness", "loudness_db", "end_click_db", "text_audio",
+          "chroma_target", "chroma_cond")
+
+BASE_RECIPE = {"prediction": "epsilon", "loss_weighting": "none", "lr_schedule": "constant"}
+RECIPES: dict[str, dict[str, Any]] = {  # training recipes compared by `make quality` (diffusion overrides)
+    "eps": BASE_RECIPE,  # AudioLDM's: ε-prediction, plain MSE, constant rate after the warm-up
+    "eps-minsnr": {**BASE_RECIPE, "loss_weighting": "min_snr"},
+    "v": {**BASE_RECIPE, "prediction": "v_prediction"},
+    "v-minsnr": {**BASE_RECIPE, "prediction": "v_prediction", "loss_weighting": "min_snr"},
+    "v-minsnr-cosine": {"prediction": "v_prediction", "loss_weighting": "min_snr", "lr_schedule": "cosine"},
+    "eps-cosine": {**BASE_RECIPE, "lr_schedule": "cosine"},
+    "eps-minsnr-cosine": {"prediction": "epsilon", "loss_weighting": "min_snr", "lr_schedule": "cosine"},
+}
+
+
+@dataclass
+class QualityConfig:
+    """Profile section ``quality``: the validation clips quality rows are measured on, and where notebook 06
+    scores its UNets along training (fractions of ``diffusion.steps``)."""
+    clips: int = 48
+    curve_mode: str = "text"
+    curve_at: list[float] = field(default_factory=lambda: [0.25, 0.5, 1.0])
+
+    def checkpoints(self, steps: int) -> list[int]:
+        """The training steps to score at: ``curve_at`` of ``steps``, at least 1, the last one ``steps``."""
+        if not self.curve_at or max(self.curve_at) != 1.0 or min(self.curve_at) <= 0:
+            raise ValueError(f"quality.curve_at must be fractions in (0, 1] ending at 1.0, got {self.curve_at}")
+        return sorted({max(1, round(f * steps)) for f in self.curve_at})
+
+
+@dataclass
+class Probe:
+    """Validation clips a quality row is measured on: captions, real waveforms and melodies."""
+    ids: list[str]
+    captions: list[str]
+    refs: list[np.ndarray]
+    melodies: list[list[Note]]
+
+
+def load_probe(manifest, split: str = "valid", n_clips: int = 0, offset: int = 0) -> Probe:
+    """The first ``n_clips`` (0 = all) clips of ``split`` after ``offset``, loaded at the training clip length."""
+    items = manifest.items(split)[offset:]
+    items = items[:n_clips] if n_clips else items
+    if len(items) < 2:
+        raise ValueError(f"{split}: {len(items)} clips after offset {offset}; quality rows need at least 2")
+    refs = [load_audio(manifest.audio_path(it)) for it in items]
+    n = min(len(r) for r in refs)
+    return Probe([it.id for it in items], [it.caption for it in items], [fit_length(r, n) for r in refs],
+                 [item_notes(manifest, it) for it in items])
+
+
+def score_clips(wavs: Sequence[np.ndarray], probe: Probe, embedder, eval_cfg: EvaluationConfig,
+                cond_melodies: Sequence[Sequence[Note]] | None = None) -> dict[str, float]:
+    """Every quality measure of clips made for ``probe``'s captions (clip i for caption i)."""
+    if len(wavs) != len(probe.refs):
+        raise ValueError(f"{len(wavs)} clips for {len(probe.refs)} probe captions")
+    wavs = [fit_length(np.asarray(w, dtype=np.float32), len(probe.refs[0])) for w in wavs]
+    out = evaluate_set(wavs, probe.refs, config=replace(eval_cfg, fad_inf=True, bootstrap=0))
+    with torch.no_grad():
+        a = embedder.embed_audio(list(wavs)).float()
+        t = embedder.embed_text(list(probe.captions)).float()
+    row = {k: out[k] for k in ("fad", "fad_inf", "kid", "kid_se")}
+    row.update(sound_measures(wavs))
+    row["text_audio"] = float((a * t).sum(-1).mean())
+    row["chroma_target"] = float(np.mean([chroma_similarity(w, m) for w, m in zip(wavs, probe.melodies)]))
+    usable = [(w, m) for w, m in zip(wavs, cond_melodies or []) if m]
+    row["chroma_cond"] = float(np.mean([chroma_similarity(w, m) for w, m in usable])) if usable else float("nan")
+    return row
+
+
+def reference_rows(stages, probe: Probe, eval_cfg: EvaluationConfig, other: Probe) -> pd.DataFrame:
+    """The floors: the probe's own clips (reference-free measures; FAD 0 by construction), ``other`` real
+    clips (as many, another split: FAD at this N between two real sets; chroma and text–audio at chance)
+    and the probe's clips through the decoder (the ceiling of anything generated)."""
+    embedder = stages.alignment().model
+    ceiling = stages.decoder.resynthesize(torch.from_numpy(np.stack(probe.refs))).numpy()
+    rows = [{"system": "real clips (these)", **score_clips(probe.refs, probe, embedder, eval_cfg, probe.melodies)},
+            {"system": "real clips (other split)", **score_clips(other.refs, probe, embedder, eval_cfg)},
+            {"system": "decoder ceiling", **score_clips(list(ceiling), probe, embedder, eval_cfg, probe.melodies)}]
+    return pd.DataFrame(rows)
+
+
+def generate_for(pipe: MMGenPipeline, probe: Probe, seed: int = 0, **generation: Any) -> Generation:
+    """One clip per probe caption (melodies retrieved for the caption, as at inference), one candidate."""
+    return pipe(probe.captions, seed=seed, **{"candidates": 1, "progress": False, **generation})
+
+
+def training_curve(stages, mode: str, recipe: dict[str, Any], checkpoints: Sequence[int], probe: Probe,
+                   eval_cfg: EvaluationConfig, *, name: str = "", seed: int = 0, progress: bool = True,
+                   **generation: Any) -> pd.DataFrame:
+    """Quality of one mode's UNet along one training run of ``recipe`` (``diffusion`` overrides), scored at
+    each of ``checkpoints`` (steps; the last is the run's length). Rows carry the steps, the CPU minutes
+    of training up to there and the training loss of the last 10% of those steps. A run trained earlier
+    without snapshots (e.g. by another notebook) gives its last point only, and says so."""
+    steps = max(checkpoints)
+    run = stages.with_diffusion(**{**recipe, "steps": steps})
+    rows = []
+    for at in tqdm(sorted(checkpoints), desc=f"{name or mode} curve", disable=not progress):
+        try:
+            unet, report = run.unet(mode, stop_at=at)
+        except CheckpointError as exc:
+            if at == steps:
+                raise
+            print(f"step {at} skipped: {exc}")
+            continue
+        pipe = run.pipeline_of(unet, replace(run.generation_config, mode=mode))
+        gen = generate_for(pipe, probe, seed, **generation)
+        losses = [h["loss"] for h in report["history"] if h["step"] >= 0.9 * at]
+        rows.append({"recipe": name or str(recipe), "mode": mode, "steps": at,
+                     "cpu_minutes": report["train_seconds"] / 60, "loss": float(np.mean(losses)),
+                     **score_clips(list(gen.waveforms), probe, pipe.embedder, eval_cfg, gen.melodies)})
+    return pd.DataFrame(rows)
+
+
+def generation_grid(pipe: MMGenPipeline, probe: Probe, settings: Sequence[dict[str, Any]],
+                    eval_cfg: EvaluationConfig, *, seed: int = 0, progress: bool = True) -> pd.DataFrame:
+    """Quality of one UNet under each generation setting (e.g. ``{"guidance": 2}``, ``{"sampler": "dpm",
+    "steps": 20}``); the setting's keys become columns."""
+    rows = []
+    for knobs in tqdm(settings, desc="generation grid", disable=not progress):
+        gen = generate_for(pipe, probe, seed, **knobs)
+        rows.append({**knobs, **score_clips(list(gen.waveforms), probe, pipe.embedder, eval_cfg, gen.melodies)})
+    return pd.DataFrame(rows)
+
+
+def plot_training_curves(table: pd.DataFrame, reference: pd.DataFrame | None = None,
+                         measures: Sequence[str] = ("fad_inf", "kid", "richness", "text_audio")):
+    """Quality against CPU minutes of training, one line per recipe (KID with its 95% interval, ±1.96 se),
+    the reference rows (real clips, decoder ceiling) as grey lines. Losses of different recipes are on
+    different scales (weighting, target), so the loss is left to the table."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(measures), figsize=(4 * len(measures), 3.4))
+    for ax, m in zip(np.atleast_1d(axes), measures):
+        for recipe, g in table.groupby("recipe", sort=False):
+            ax.errorbar(g["cpu_minutes"], g[m], yerr=1.96 * g["kid_se"] if m == "kid" else None, marker="o",
+                        capsize=3, label=recipe)
+        if reference is not None and m in reference:
+            for (_, r), style in zip(reference.iterrows(), (":", "--", "-.")):
+                ax.axhline(r[m], color="grey", ls=style, label=r["system"])
+        ax.set(xlabel="CPU minutes of training", title=m)
+    np.atleast_1d(axes)[0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
