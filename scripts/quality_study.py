@@ -20,7 +20,7 @@ import time
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from mmgen_core.config import load_profile
+from mmgen_core.config import load_profile, parse_override
 from mmgen_core.evaluation.evaluate import EvaluationConfig
 from mmgen_core.pipeline.quality import (
     RECIPES,
@@ -49,9 +49,11 @@ def main() -> None:
     ap.add_argument("--checkpoints", default="200,400,800", help="steps at which each recipe's run is scored")
     ap.add_argument("--clips", type=int, default=None, help="validation clips per row (default: the profile's quality.clips)")
     ap.add_argument("--tag", default="", help="suffix of the table names (to keep several studies apart)")
+    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                    help="override a profile value, e.g. --set diffusion.roll=chroma (repeatable)")
     args = ap.parse_args()
 
-    profile = load_profile(args.profile)
+    profile = load_profile(args.profile, dict(parse_override(o) for o in args.overrides))
     stages = Stages(profile)
     eval_cfg = profile.section("evaluation", EvaluationConfig)
     args.clips = profile.section("quality", QualityConfig).clips if args.clips is None else args.clips
@@ -62,7 +64,7 @@ def main() -> None:
              f" clip x0 {stages.generation_config.clip_x0:g}, guidance {stages.generation_config.guidance:g}, "
              f"1 candidate, seed 0; backbone {eval_cfg.backbone}. Command: `python scripts/quality_study.py "
              f"--profile {profile.name} --parts {args.parts} --mode {args.mode} --recipes {args.recipes} "
-             f"--checkpoints {args.checkpoints} --clips {args.clips}`.")
+             f"--checkpoints {args.checkpoints} --clips {args.clips}" + "".join(f" --set {o}" for o in args.overrides) + "`.")
     t0 = time.time()
     if "reference" in parts:
         ref = reference_rows(stages, probe, eval_cfg, load_probe(stages.dataset, "train", args.clips))
