@@ -25,9 +25,6 @@ from mmgen_core.evaluation.signal_metrics import sound_measures
 from mmgen_core.melody.notes import Note
 from mmgen_core.pipeline.pipeline import Generation, MMGenPipeline
 
-SCORES = ("fad", "fad_inf", "kid", "kid_se", "richness", "loudness_db", "end_click_db", "text_audio",
-          "chroma_target", "chroma_cond")
-
 BASE_RECIPE = {"prediction": "epsilon", "loss_weighting": "none", "lr_schedule": "constant"}
 RECIPES: dict[str, dict[str, Any]] = {  # training recipes compared by `make quality` (diffusion overrides)
     "eps": BASE_RECIPE,  # AudioLDM's: ε-prediction, plain MSE, constant rate after the warm-up
