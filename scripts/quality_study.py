@@ -74,7 +74,8 @@ def main() -> None:
         checkpoints = [int(s) for s in args.checkpoints.split(",")]
         curves = []
         for name in args.recipes.split(","):
-            curves.append(training_curve(stages, args.mode, RECIPES[name], checkpoints, probe, eval_cfg, name=name))
+            label = name + (f" [{', '.join(args.overrides)}]" if args.overrides else "")  # e.g. v-minsnr [diffusion.roll=chroma]
+            curves.append(training_curve(stages, args.mode, RECIPES[name], checkpoints, probe, eval_cfg, name=label))
             table = pd.concat(curves, ignore_index=True)
             save_table(table, out, f"quality_training{tag}", where)
             print(curves[-1].to_string(), flush=True)

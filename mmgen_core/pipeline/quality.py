@@ -149,16 +149,17 @@ def generation_grid(pipe: MMGenPipeline, probe: Probe, settings: Sequence[dict[s
 
 def plot_training_curves(table: pd.DataFrame, reference: pd.DataFrame | None = None,
                          measures: Sequence[str] = ("fad_inf", "kid", "richness", "text_audio")):
-    """Quality against CPU minutes of training, one line per recipe (KID with its 95% interval, ±1.96 se),
+    """Quality against CPU minutes of training, one line per recipe and mode (KID with its 95% interval, ±1.96 se),
     the reference rows (real clips, decoder ceiling) as grey lines. Losses of different recipes are on
     different scales (weighting, target), so the loss is left to the table."""
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, len(measures), figsize=(4 * len(measures), 3.4))
     for ax, m in zip(np.atleast_1d(axes), measures):
-        for recipe, g in table.groupby("recipe", sort=False):
+        many_modes = table["mode"].nunique() > 1
+        for (recipe, mode), g in table.groupby(["recipe", "mode"], sort=False):
             ax.errorbar(g["cpu_minutes"], g[m], yerr=1.96 * g["kid_se"] if m == "kid" else None, marker="o",
-                        capsize=3, label=recipe)
+                        capsize=3, label=f"{recipe} ({mode})" if many_modes else recipe)
         if reference is not None and m in reference:
             for (_, r), style in zip(reference.iterrows(), (":", "--", "-.")):
                 ax.axhline(r[m], color="grey", ls=style, label=r["system"])
