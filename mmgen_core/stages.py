@@ -31,7 +31,7 @@ from mmgen_core.diffusion.stage import CONDITION_FIELDS, load_or_build_condition
 from mmgen_core.pipeline.pipeline import (
     GenerationConfig,
     MMGenPipeline,
-    score_melody_db,
+    score_melodies,
 )
 from mmgen_core.retrieval.config import RetrievalConfig
 from mmgen_core.retrieval.stage import DatabaseStage, load_or_build_database
@@ -51,8 +51,9 @@ class Stages:
         self.generation_config: GenerationConfig = profile.section("generation", GenerationConfig)
         self.compute_config: ComputeConfig = (profile.section("compute", ComputeConfig) if "compute" in profile.sections
                                               else ComputeConfig())
-        self._runs: dict[str, AlignmentRun] = {}
+        self._runs: dict[tuple[str, int], AlignmentRun] = {}
         self._unets: dict[str, tuple[UNet2DConditionModel, dict]] = {}
+        self.unet_seed = profile.seed  # the UNets' training seed (:meth:`with_unet_seed`)
 
     @property
     def clip_seconds(self) -> float:
@@ -67,13 +68,15 @@ class Stages:
         """The profile's clips (notebook 02)."""
         return get_dataset(self.data_config, **self._where, progress=self.progress, build_missing=self.train_missing)
 
-    def alignment(self, variant: str = "trimodal") -> AlignmentRun:
-        """One aligner variant (notebook 03); ``trimodal`` is the one generation uses."""
-        if variant not in self._runs:
-            self._runs[variant] = load_or_train_alignment(
-                self.alignment_config, variant, self.dataset, self.clip_seconds, **self._where,
+    def alignment(self, variant: str = "trimodal", seed: int | None = None) -> AlignmentRun:
+        """One aligner variant (notebook 03); ``trimodal`` is the one generation uses. ``seed``: another training
+        run of it (default: the profile's seed, the run everything downstream uses)."""
+        seed = self.profile.seed if seed is None else seed
+        if (variant, seed) not in self._runs:
+            self._runs[variant, seed] = load_or_train_alignment(
+                self.alignment_config, variant, self.dataset, self.clip_seconds, self.profile.artifacts, seed,
                 train_missing=self.train_missing, progress=self.progress, compute=self.compute_config)
-        return self._runs[variant]
+        return self._runs[variant, seed]
 
     @cached_property
     def database(self) -> DatabaseStage:
@@ -113,7 +116,7 @@ class Stages:
             got = load_or_train_unet(
                 cfg, mode, self.dataset, self.decoder, self.decoder_report, self.alignment(), database,
                 self.clip_seconds, **self._where, train_missing=self.train_missing, stop_at=stop_at,
-                compute=self.compute_config)
+                compute=self.compute_config, train_seed=self.unet_seed)
             if stop_at is not None and stop_at < cfg.steps:
                 return got
             self._unets[mode] = got
@@ -129,10 +132,21 @@ class Stages:
             other.__dict__.pop("conditions", None)
         return other
 
-    @cached_property
+    def with_unet_seed(self, seed: int) -> "Stages":
+        """These stages with UNets of another training seed (same data, decoder, aligner, database, conditions)."""
+        other = copy.copy(self)
+        other.unet_seed, other._unets = seed, {}
+        return other
+
+    @property
     def melody_db(self):
-        """The database generation retrieves from, with each clip's exact score notes for the roll."""
-        return score_melody_db(self.database.db, self.dataset)
+        """The database generation retrieves from (notebook 04)."""
+        return self.database.db
+
+    @cached_property
+    def melody_notes(self) -> dict:
+        """Each database clip's exact score notes by id: what a retrieved melody's roll is drawn from."""
+        return score_melodies(self.database.db, self.dataset)
 
     def pipeline(self, mode: str | None = None, **generation: Any) -> MMGenPipeline:
         """The profile's pipeline for one mode (default ``generation.mode``); ``generation`` overrides settings."""
@@ -147,7 +161,7 @@ class Stages:
     def pipeline_of(self, unet: UNet2DConditionModel, generation: GenerationConfig) -> MMGenPipeline:
         """A pipeline around a given UNet (of ``generation.mode``) with this profile's decoder, aligner and database."""
         return MMGenPipeline(unet, self.decoder, self.alignment().model, self.melody_db, self.diffusion_config, generation,
-                             self.clip_seconds, self.compute_config)
+                             self.clip_seconds, self.compute_config, self.melody_notes)
 
     def pipelines(self, modes: Sequence[str] | None = None, **generation: Any) -> dict[str, MMGenPipeline]:
         """One pipeline per mode (default: ``diffusion.modes``), sharing decoder, aligner and database."""

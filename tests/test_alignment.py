@@ -15,12 +15,14 @@ from conftest import synth
 from mmgen_core.alignment import (
     CLMP,
     AlignmentConfig,
+    BagOfTokensMelody,
     all_directions,
     chance_recall,
     clmp_loss,
     export_embeddings,
     load_embeddings,
     load_trained,
+    melody_ids,
     prepare_split,
     ranks_from_similarity,
     retrieval_scores,
@@ -30,7 +32,7 @@ from mmgen_core.alignment import (
 from mmgen_core.audio import save_audio
 from mmgen_core.checkpoints import CheckpointError, save_state, seed_everything
 from mmgen_core.data import Item, Manifest, assign_splits
-from mmgen_core.melody import Note, notes_to_text
+from mmgen_core.melody import PAD, Note, notes_to_text
 
 CLIP = 2.56
 KEYS = {"C": 60, "D": 62, "E": 64, "G": 67, "A": 69}
@@ -269,3 +271,32 @@ def test_logit_scale_starts_at_one_over_0_07(tiny_bert):
     model = _build(small_cfg(tiny_bert))
     assert float(model.scale().detach()) == pytest.approx(1 / 0.07)
     assert math.isclose(float(model.scale.value.detach()), math.log(1 / 0.07), rel_tol=1e-6)
+
+
+# --- melody towers -------------------------------------------------------------------------------
+
+def _two_short_melodies() -> torch.Tensor:
+    """Id windows of a 3-note and a 5-note melody: mostly trailing padding."""
+    return melody_ids([notes_to_text([Note(60 + 2 * j, 0.5 * j, 0.5 * j + 0.4) for j in range(n)]) for n in (3, 5)])
+
+
+def _real_token_embeddings(tower: BagOfTokensMelody, ids: torch.Tensor) -> list[torch.Tensor]:
+    """Embedding rows of each window's real (non-padding) tokens, gathered one by one."""
+    return [tower.embed.weight[row[row != PAD]] for row in ids]
+
+
+def test_official_melody_tower_is_a_zero_padded_mean():
+    torch.manual_seed(0)
+    tower, ids = BagOfTokensMelody(masked=False).eval(), _two_short_melodies()
+    assert (ids == PAD).sum(1).min() > 900
+    with torch.no_grad():
+        pooled = torch.stack([e.sum(0) / ids.shape[1] for e in _real_token_embeddings(tower, ids)])
+        torch.testing.assert_close(tower(ids), tower.mlp(pooled), rtol=1e-4, atol=1e-5)
+
+
+def test_masked_melody_tower_is_the_mean_over_real_tokens():
+    torch.manual_seed(0)
+    tower, ids = BagOfTokensMelody(masked=True).eval(), _two_short_melodies()
+    with torch.no_grad():
+        pooled = torch.stack([e.mean(0) for e in _real_token_embeddings(tower, ids)])
+        torch.testing.assert_close(tower(ids), tower.mlp(pooled), rtol=1e-4, atol=1e-5)

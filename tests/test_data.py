@@ -18,6 +18,7 @@ from mmgen_core.data import (
     read_musicbench,
     read_musiccaps,
     read_official,
+    require_selection_split,
     segment_starts,
 )
 from mmgen_core.melody import Note, text_to_notes
@@ -46,6 +47,13 @@ def test_splits_are_seeded_and_8_1_1():
         by_work.setdefault(it.meta["work"], set()).add(it.split)
     assert all(len(s) == 1 for s in by_work.values())  # siblings never cross splits
     assert [it.split for it in assign_splits(items, seed=4)] != a
+
+
+def test_selection_guard_names_the_choice_and_the_first_test_item():
+    items = [Item(f"c{i}", "", ["c"], split=split) for i, split in enumerate(["valid", "train", "test", "test"])]
+    require_selection_split(items[:2], "the vocoder choice")  # validation (and training) items are fine
+    with pytest.raises(ValueError, match="the vocoder choice: item 'c2' is from the test split"):
+        require_selection_split(items, "the vocoder choice")
 
 
 def test_segments_drop_first_and_last_tenth():

@@ -1,18 +1,27 @@
 """Conditional diffusion on smoke-sized UNets: roll features, FiLM shapes, CFG, samplers, resume, loading."""
 from __future__ import annotations
 
+import zlib
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
+from conftest import synth
+from safetensors.torch import save_file
 
+from mmgen_core.audio import save_audio
 from mmgen_core.checkpoints import CheckpointError
+from mmgen_core.data import Item, Manifest
 from mmgen_core.diffusion import (
     MODES,
     ConditionData,
     DiffusionConfig,
+    build_condition_data,
     build_unet,
     clip_x0,
     condition,
+    conditions_dir,
     guided_noise,
     init_unet,
     melody_features,
@@ -20,12 +29,15 @@ from mmgen_core.diffusion import (
     roll_channels,
     sample_latents,
     train_unet,
+    unet_dir,
     window_starts,
     windowed,
 )
-from mmgen_core.diffusion.train import loss_weights
+from mmgen_core.diffusion.train import loss_weights, row_sampler
 from mmgen_core.diffusion.unet import to_epsilon
-from mmgen_core.melody import Note
+from mmgen_core.melody import Note, notes_to_text
+from mmgen_core.retrieval import IndexConfig, VectorDB
+from mmgen_core.training import step_generator
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")  # diffusers + numpy 2
 
@@ -40,7 +52,7 @@ def _data(n: int = 3, frames: int = 16) -> ConditionData:
     roll = torch.from_numpy(melody_features(notes, frames, CFG.roll))
     return ConditionData(latents=torch.randn(n, 8, frames, 16, generator=g), rolls=roll.expand(n, -1, -1, -1).clone(),
                          query=torch.randn(2 * n, 8, generator=g), melody=torch.randn(2 * n, 8, generator=g),
-                         item=torch.arange(n).repeat(2))
+                         item=torch.arange(n).repeat(2), audio_query=torch.arange(2 * n) >= n)  # text rows, then audio
 
 
 @pytest.mark.parametrize("kind", ["mel", "chroma"])
@@ -119,11 +131,12 @@ def test_clipped_sampling_stays_within_the_clip_range(sampler):
     assert torch.isfinite(out).all() and out.abs().max() <= 2.0 + 0.5  # the last step lands near x̂₀
 
 
-def test_unet_training_resumes_exactly(tmp_path):
-    d = _data()
-    full, hist, sps = train_unet(d, CFG, "mmgen+roll", tmp_path / "a")
-    train_unet(d, CFG, "mmgen+roll", tmp_path / "b", stop_at=2)
-    resumed, hist2, _ = train_unet(d, CFG, "mmgen+roll", tmp_path / "b")
+@pytest.mark.parametrize("train_query", ["text", "mix"])
+def test_unet_training_resumes_exactly(tmp_path, train_query):
+    d, cfg = _data(), replace(CFG, train_query=train_query)
+    full, hist, sps = train_unet(d, cfg, "mmgen+roll", tmp_path / "a")
+    train_unet(d, cfg, "mmgen+roll", tmp_path / "b", stop_at=2)
+    resumed, hist2, _ = train_unet(d, cfg, "mmgen+roll", tmp_path / "b")
     for (k, a), b in zip(full.state_dict().items(), resumed.state_dict().values()):
         assert torch.equal(a, b), k  # EMA weights included: the EMA state is checkpointed too
     assert hist[-1] == hist2[-1] and sps > 0
@@ -235,3 +248,126 @@ def test_long_latents_sample_window_by_window():
     out = sample_latents(unet, CFG, cond, roll, 48, steps=2, window=16, generator=torch.Generator().manual_seed(0),
                          progress=False)
     assert out.shape == (1, 8, 48, 16) and torch.isfinite(out).all()
+
+
+SECONDS = 0.64  # 64 mel frames → 16 latent frames
+
+
+def _vec(key: str) -> torch.Tensor:
+    """A fixed 8-d embedding of a string."""
+    return torch.randn(8, generator=torch.Generator().manual_seed(zlib.crc32(key.encode())))
+
+
+class FakeDecoder:
+    """Encodes (N, frames, 64) mels to zero latents (N, 8, frames / 4, 16)."""
+
+    def encode(self, mels: torch.Tensor) -> torch.Tensor:
+        return torch.zeros(len(mels), 8, mels.shape[1] // 4, 16)
+
+
+class FakeEmbedder:
+    """The aligner's three towers as fixed embeddings: of each text, melody token text and waveform."""
+
+    def embed_text(self, texts: list[str]) -> torch.Tensor:
+        return torch.stack([_vec("text " + t) for t in texts])
+
+    def embed_melody(self, texts: list[str]) -> torch.Tensor:
+        return torch.stack([_vec("melody " + t) for t in texts])
+
+    def embed_audio(self, wavs: list[np.ndarray]) -> torch.Tensor:
+        return torch.stack([_vec(f"audio {np.abs(w).sum():.3f}") for w in wavs])
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory) -> tuple[Manifest, VectorDB]:
+    """Three training clips with two captions each, and their melody database."""
+    root = tmp_path_factory.mktemp("data")
+    items = []
+    for k in range(3):
+        notes = [Note(60 + k + i, 0.15 * i, 0.15 * i + 0.12) for i in range(4)]
+        save_audio(root / f"c{k}.wav", synth(notes, SECONDS))
+        items.append(Item(id=f"c{k}", audio=f"c{k}.wav", captions=[f"tune {k}", f"melody {k} on flute"],
+                          melody=notes_to_text(notes), split="train"))
+    manifest = Manifest(root)
+    manifest.write(items)
+    vectors = FakeEmbedder().embed_melody([it.melody for it in items]).numpy()
+    return manifest, VectorDB.build(vectors, [it.id for it in items], IndexConfig(kind="flat"))
+
+
+@pytest.mark.parametrize("melody", ["own", "retrieved"])
+def test_mix_conditions_hold_the_text_rows_then_the_audio_rows(clips, melody, tmp_path):
+    manifest, db = clips
+    build = {q: build_condition_data(replace(CFG, train_query=q, train_melody=melody), FakeDecoder(), FakeEmbedder(),
+                                     manifest, SECONDS, db) for q in ("text", "audio", "mix")}
+    text, audio, mix = build["text"], build["audio"], build["mix"]
+    assert len(text.item) == 6 and len(audio.item) == 3  # one row per caption, one per clip
+    assert not text.audio_query.any() and audio.audio_query.all()
+    assert mix.audio_query.tolist() == [False] * 6 + [True] * 3
+    for field in ("item", "query", "melody"):  # each kind keeps its own (retrieved or own) melody
+        assert torch.equal(getattr(mix, field), torch.cat([getattr(text, field), getattr(audio, field)])), field
+    assert torch.equal(mix.latents, text.latents) and torch.equal(mix.rolls, text.rolls)
+    mix.save(tmp_path / "mix.safetensors")
+    assert torch.equal(ConditionData.load(tmp_path / "mix.safetensors").audio_query, mix.audio_query)
+    old = {k: v for k, v in vars(text).items() if k != "audio_query"}  # a file saved before audio_query existed
+    save_file(old, str(tmp_path / "old.safetensors"))
+    assert ConditionData.load(tmp_path / "old.safetensors").audio_query is None
+
+
+@pytest.mark.parametrize("p", [0.6915, 0.2])
+def test_mix_batches_are_text_with_text_query_prob(p):
+    d, cfg = _data(), replace(CFG, train_query="mix", text_query_prob=p, batch_size=4)
+    draw = row_sampler(d, cfg)
+    text_batches = []
+    for step in range(3000):
+        kinds = d.audio_query[draw(step_generator(0, step))]
+        assert kinds.all() or not kinds.any()  # one query kind per batch
+        text_batches.append(not kinds[0])
+    assert abs(np.mean(text_batches) - p) < 0.03  # binomial s.e. 0.008
+    for prob, audio in ((1.0, False), (0.0, True)):
+        always = row_sampler(d, replace(cfg, text_query_prob=prob))
+        assert all(d.audio_query[always(step_generator(0, step))].eq(audio).all() for step in range(50))
+
+
+@pytest.mark.parametrize("train_query", ["text", "audio"])
+def test_text_and_audio_runs_draw_as_before_mix(train_query):
+    """Their rows are the uniform draw over all rows they always were, the coin is never drawn (the next draws
+    match too), and text_query_prob changes nothing."""
+    d = _data()
+    for prob in (0.6915, 0.0):
+        draw = row_sampler(d, replace(CFG, train_query=train_query, text_query_prob=prob))
+        for step in range(5):
+            gen, before = step_generator(3, step), step_generator(3, step)
+            assert torch.equal(draw(gen), torch.randint(len(d.item), (CFG.batch_size,), generator=before))
+            assert torch.equal(torch.rand(4, generator=gen), torch.rand(4, generator=before))
+
+
+def test_mix_needs_conditions_of_both_query_kinds():
+    d = _data()
+    for flags in (None, torch.zeros(len(d.item), dtype=torch.bool)):
+        with pytest.raises(ValueError, match="mix"):
+            row_sampler(replace(d, audio_query=flags), replace(CFG, train_query="mix"))
+
+
+def test_text_query_prob_keys_the_mix_unets_only(tmp_path):
+    """Runs that never draw the coin keep their UNet folders; no training conditions depend on it."""
+    def dirs(**changes) -> tuple[str, str]:
+        cfg = replace(CFG, train_melody="retrieved", **changes)
+        cond = conditions_dir(cfg, Manifest(tmp_path / "data-a"), "decoder-b", tmp_path / "alignment-c",
+                              tmp_path / "retrieval-d", tmp_path, 0)
+        return cond.name, unet_dir(cfg, "mmgen", cond, tmp_path, 0).name
+
+    for query in ("text", "audio"):
+        assert dirs(train_query=query, text_query_prob=0.2) == dirs(train_query=query)
+    mix, other = dirs(train_query="mix"), dirs(train_query="mix", text_query_prob=0.2)
+    assert other[0] == mix[0] and other[1] != mix[1] and mix[0] != dirs()[0]
+
+
+def test_query_fields_are_checked():
+    for bad in (-0.1, 1.5, float("nan"), "0.5"):
+        with pytest.raises(ValueError, match="text_query_prob"):
+            DiffusionConfig(text_query_prob=bad)
+    with pytest.raises(ValueError, match="train_query"):
+        DiffusionConfig(train_query="both")
+    with pytest.raises(ValueError, match="train_melody"):
+        DiffusionConfig(train_melody="random")
+    assert DiffusionConfig(train_query="mix", text_query_prob=0).text_query_prob == 0

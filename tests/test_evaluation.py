@@ -28,6 +28,7 @@ from mmgen_core.evaluation import (
     harmonic_richness,
     inception_score,
     kid,
+    kid_value,
     kl_divergence,
     load_checkpoint,
     loudness_db,
@@ -39,6 +40,7 @@ from mmgen_core.evaluation import (
     softmax,
     vggish_examples,
 )
+from mmgen_core.evaluation.intervals import Effect, centred_interval, verdict
 from mmgen_core.melody import Note, note_f1, transpose
 
 SR = 16000
@@ -98,6 +100,49 @@ def test_fad_bootstrap_and_fad_inf():
     res = fad_bootstrap(gen, ref, n_boot=50, seed=0)
     assert res.low <= res.high and res.low > 0 and res == fad_bootstrap(gen, ref, n_boot=50, seed=0)
     assert fad_inf(gen, ref, min_n=50, steps=8) == pytest.approx(1.0, abs=0.25)  # true distance 4 * 0.5^2
+
+
+def test_fad_bootstrap_over_clips_brackets_the_estimate_and_is_right_sized_when_n_below_d():
+    """24 clips × 2 patches in 200-d: resampling with replacement repeats clips and inflates FAD (the raw
+    percentile interval sat entirely above the estimate); the clip bootstrap's interval brackets it and its
+    width matches the spread of FAD over independent draws within a factor of two."""
+    d, n = 200, 24
+    rng = np.random.default_rng(0)
+    scale = np.linspace(0.2, 2, d)
+
+    def draw(shift: float) -> np.ndarray:
+        clips = rng.normal(size=(n, d)) * scale + shift
+        return np.repeat(clips, 2, 0) + 0.3 * rng.normal(size=(2 * n, d)) * scale
+
+    true_sd = np.std([fad(draw(0.3), draw(0.0)) for _ in range(30)])
+    groups = np.repeat(np.arange(n), 2)
+    res = fad_bootstrap(draw(0.3), draw(0.0), 100, seed=1, generated_groups=groups, reference_groups=groups)
+    assert res.low < res.value < res.high
+    assert 0.5 < (res.high - res.low) / 3.92 / true_sd < 2.0
+
+
+def test_kid_value_is_kid_without_its_standard_error():
+    rng = np.random.default_rng(4)
+    x, y = rng.standard_normal((20, 6)), rng.standard_normal((15, 6)) + 0.3
+    assert kid_value(x, y) == pytest.approx(kid(x, y).value, rel=1e-10)
+
+
+@pytest.mark.parametrize("low, high, expected", [(0.1, 2.0, "reproduced"), (-2.0, -0.1, "contradicted"),
+                                                 (-0.5, 0.5, "inconclusive"), (0.0, 1.0, "inconclusive")])
+def test_verdict_rule_on_hand_made_intervals(low, high, expected):
+    assert verdict(low, high) == expected
+    assert Effect("x", (low + high) / 2, low, high, "3 clips").verdict == expected
+
+
+def test_verdict_rejects_a_reversed_interval():
+    with pytest.raises(ValueError, match="low <= high"):
+        verdict(1.0, -1.0)
+
+
+def test_centred_interval_keeps_the_spread_and_moves_to_the_estimate():
+    reps = np.random.default_rng(5).normal(10.0, 2.0, 4000)  # a biased bootstrap world: centred at 10
+    low, high = centred_interval(7.0, reps)
+    assert low < 7.0 < high and (high - low) == pytest.approx(2 * 1.96 * 2.0, rel=0.06)
 
 
 @pytest.mark.parametrize("bad, match", [(np.zeros((1, 4)), "at least 2"), (np.zeros((0, 4)), "at least 2"),

@@ -119,28 +119,48 @@ def check_tables(tables: Path) -> None:
     _in(speed["RTF"], 1e-9, what="RTF")
     _in(speed.filter(like="chroma (").squeeze(axis=1), 0, 1, what="sampler chroma")
 
-    runs = _table(tables, "table1_runs")
+    runs = _table(tables, "table1_runs")  # one row per generated set
     is_ceiling = runs["system"].str.startswith(CEILING_PREFIX)
     assert is_ceiling.sum() == 1 and runs.loc[is_ceiling, "seed"].isna().all()
-    assert (~is_ceiling).sum() >= 5  # every system, each seed
+    smoke = load_profile("smoke").sections["results"]
+    per_system = len(smoke["seeds"]) * len(smoke["unet_seeds"])
+    assert (runs[~is_ceiling].groupby("system").size() == per_system).all()  # every training × sampling seed
     _in(runs["fad"], 0, what="FAD")
     _in(runs["kl"], 0, what="KL")
     _in(runs["is"], 1, what="Inception score")  # exp(mean KL) ≥ 1
-    _in(runs["text_audio"], -1, 1, what="text-audio cosine")
-    _in(runs["chroma_target"], 0, 1, what="chroma to the target melody")
-    text_only = runs["system"].str.startswith("text only")
-    assert runs.loc[text_only, ["chroma_cond", "note_f1_cond"]].isna().all().all()  # no melody to follow
-    _in(runs.loc[~text_only, "chroma_cond"], 0, 1, what="chroma to the conditioning melody")
-    _in(runs.loc[~text_only, "note_f1_cond"], 0, 1, what="note F1 to the conditioning melody")
-    assert runs.loc[is_ceiling, "chroma_cond"].item() == pytest.approx(runs.loc[is_ceiling, "chroma_target"].item())
+
+    clips = _table(tables, "table1_clips")  # one row per generated clip
+    assert len(clips) == len(runs) * smoke["n_clips"]
+    _in(clips["text_audio"], -1, 1, what="text-audio cosine")
+    _in(clips["chroma_target"], 0, 1, what="chroma to the target melody")
+    _in(clips["emb_dist"], 0, what="embedding distance to the reference clip")
+    text_only = clips["system"].str.startswith("text only")
+    assert clips.loc[text_only, ["chroma_cond", "note_f1_cond"]].isna().all().all()  # no melody to follow
+    _in(clips.loc[~text_only, "chroma_cond"], 0, 1, what="chroma to the conditioning melody")
+    _in(clips.loc[~text_only, "note_f1_cond"], 0, 1, what="note F1 to the conditioning melody")
+
+    ci = _table(tables, "table1_intervals")
+    finite = ci.dropna(subset=["estimate"])
+    assert {"fad_inf", "kid", "text_audio"} <= set(finite["metric"])
+    assert (finite["low"] <= finite["estimate"]).all() and (finite["estimate"] <= finite["high"]).all()
+    mean_ta = clips[clips.system.str.startswith("MMGen+roll (ours)")]["text_audio"].mean()
+    assert ci.set_index(["system", "metric"]).loc[("MMGen+roll (ours)", "text_audio"), "estimate"] == pytest.approx(mean_ta)
 
     t1 = _table(tables, "table1")
     assert list(t1["system"]) == list(dict.fromkeys(runs["system"]))
-    assert not t1[["fad", "kl", "is"]].isin(["n/a", "nan", "nan ± nan"]).any().any()
+    assert not t1[["fad_inf", "kid", "fad", "is"]].isin(["n/a", "nan", "nan ± nan"]).any().any()
+
+    seeds = _table(tables, "table2_seeds")
+    assert len(seeds) == 2 and seeds["n"].str.contains(f"{len(smoke['aligner_seeds'])} training seeds").all()
 
     claims = _table(tables, "claims")
-    for col in ("claim", "evidence", "verdict"):
+    for col in ("claim", "evidence", "verdict", "n"):
         assert claims[col].notna().all() and claims[col].astype(str).str.strip().ne("").all(), f"claims: empty {col}"
+    assert set(claims["verdict"]) <= {"reproduced", "contradicted", "inconclusive"}
+    rated = claims.dropna(subset=["estimate"])
+    assert len(rated) >= 2 and (rated["low"] <= rated["estimate"]).all() and (rated["estimate"] <= rated["high"]).all()
+    expect = np.where(rated["low"] > 0, "reproduced", np.where(rated["high"] < 0, "contradicted", "inconclusive"))
+    assert list(rated["verdict"]) == list(expect)  # the one rule, applied to the written interval
 
 
 @pytest.mark.slow

@@ -12,7 +12,7 @@ from mmgen_core.alignment import CLMP, AlignmentConfig
 from mmgen_core.audio import save_audio
 from mmgen_core.checkpoints import CheckpointError
 from mmgen_core.cli import generate_main
-from mmgen_core.data import Item, Manifest, item_notes
+from mmgen_core.data import Item, Manifest, item_notes, require_selection_split
 from mmgen_core.decoder import (
     Decoder,
     VAEConfig,
@@ -21,14 +21,14 @@ from mmgen_core.decoder import (
     build_hifigan,
     build_vae,
 )
-from mmgen_core.diffusion import DiffusionConfig, build_unet
-from mmgen_core.melody import MelodyError, Note, notes_to_text, save_midi
+from mmgen_core.diffusion import DiffusionConfig, build_unet, melody_features
+from mmgen_core.melody import MelodyError, Note, notes_to_text, save_midi, text_to_notes
 from mmgen_core.pipeline import (
     GenerationConfig,
     MMGenPipeline,
     load_melody,
     melody_adherence,
-    score_melody_db,
+    score_melodies,
 )
 from mmgen_core.pipeline.experiments import (
     choose_sampler,
@@ -37,6 +37,7 @@ from mmgen_core.pipeline.experiments import (
     sampler_sweep,
     time_generation,
 )
+from mmgen_core.pipeline.quality import load_probe
 from mmgen_core.retrieval import VectorDB
 
 SECONDS = 0.64  # 64 mel frames → 16 latent frames
@@ -48,12 +49,17 @@ def _melody(k: int) -> list[Note]:
     return [Note(60 + (k + i) % 12, 0.15 * i, 0.15 * i + 0.12) for i in range(4)]
 
 
+def _accompanied(k: int) -> list[Note]:
+    """A tune over a held bass note: its token text serialises the overlap, so notes decoded from it are warped."""
+    return _melody(k) + [Note(48 + k, 0.0, 0.6, instrument=1)]
+
+
 @pytest.fixture(scope="module")
 def manifest(tmp_path_factory) -> Manifest:
     root = tmp_path_factory.mktemp("data")
     items = []
     for k in range(4):
-        notes = _melody(k)
+        notes = _accompanied(k)
         save_audio(root / f"c{k}.wav", synth(notes, SECONDS))
         save_midi(notes, root / f"c{k}.mid")
         items.append(Item(id=f"c{k}", audio=f"c{k}.wav", captions=[f"tune number {k}", f"melody {k} on flute"],
@@ -75,7 +81,7 @@ def embedder() -> CLMP:
 def _db(embedder, manifest) -> VectorDB:
     items = manifest.items("train")
     vectors = embedder.embed_melody([it.melody for it in items]).float().numpy()
-    return score_melody_db(VectorDB.build(vectors, [it.id for it in items]), manifest)
+    return VectorDB.build(vectors, [it.id for it in items], tokens=[it.melody for it in items])
 
 
 def _pipe(mode: str, embedder, manifest) -> MMGenPipeline:
@@ -83,8 +89,10 @@ def _pipe(mode: str, embedder, manifest) -> MMGenPipeline:
     vae = build_vae(VAEConfig(block_out_channels=[4, 4, 8], norm_num_groups=2))
     vocoder = Vocoder("hifigan", build_hifigan(VocoderConfig(upsample_initial_channel=32, resblock_kernel_sizes=[3],
                                                              resblock_dilation_sizes=[[1]])).eval())
-    return MMGenPipeline(build_unet(DIFF, mode, 8), Decoder(vae, vocoder), embedder, _db(embedder, manifest),
-                         DIFF, GenerationConfig(**{**GEN.__dict__, "mode": mode}), SECONDS)
+    db = _db(embedder, manifest)
+    return MMGenPipeline(build_unet(DIFF, mode, 8), Decoder(vae, vocoder), embedder, db,
+                         DIFF, GenerationConfig(**{**GEN.__dict__, "mode": mode}), SECONDS,
+                         melody_notes=score_melodies(db, manifest))
 
 
 @pytest.fixture(scope="module")
@@ -101,13 +109,37 @@ def test_text_to_music_shapes_and_retrieved_melody(pipe, manifest):
     assert out.scores.shape == (2,)
     by_id = {it.id: it for it in manifest.items("train")}
     for mid, notes in zip(out.melody_ids, out.melodies):  # the roll follows the retrieved clip's score notes
-        assert notes_to_text(notes) == notes_to_text(item_notes(manifest, by_id[mid]))
+        assert notes == item_notes(manifest, by_id[mid])
 
 
-def test_score_melody_db_rejects_foreign_ids(embedder, manifest):
+def test_roll_of_retrieved_accompanied_clip_is_the_roll_of_its_notes(pipe, manifest):
+    out = pipe("tune number 2", seed=0, candidates=1, progress=False)
+    exact = item_notes(manifest, {it.id: it for it in manifest.items()}[out.melody_ids[0]])
+    frames = 16
+    roll = melody_features(out.melodies[0], frames, DIFF.roll)
+    assert np.array_equal(roll, melody_features(exact, frames, DIFF.roll))
+    decoded = text_to_notes(notes_to_text(exact))  # what the roll was built from before: time-warped
+    assert not np.array_equal(roll, melody_features(decoded, frames, DIFF.roll))
+
+
+def test_saved_pipeline_keeps_the_exact_notes(pipe, tmp_path):
+    loaded = MMGenPipeline.from_pretrained(pipe.save_pretrained(tmp_path / "p"))
+    assert loaded.melody_notes == pipe.melody_notes
+
+
+def test_oracle_tokens_embed_r_while_the_roll_follows_the_notes(pipe, manifest):
+    it = manifest.items()[1]
+    out = pipe(it.caption, melody=[item_notes(manifest, it)], melody_tokens=[it.melody], seed=0, candidates=1,
+               progress=False)
+    assert out.melodies[0] == item_notes(manifest, it)
+    with pytest.raises(ValueError, match="melody_tokens"):
+        pipe(it.caption, melody_tokens=[it.melody], progress=False)
+
+
+def test_score_melodies_rejects_foreign_ids(embedder, manifest):
     db = VectorDB.build(np.eye(2, 8, dtype=np.float32), ["c0", "elsewhere"])
     with pytest.raises(CheckpointError, match="not train clips"):
-        score_melody_db(db, manifest)
+        score_melodies(db, manifest)
 
 
 def test_user_melody_and_audio_query(pipe, manifest, tmp_path):
@@ -220,8 +252,7 @@ def test_guidance_sweep_table(pipe, manifest):
 def test_sampler_sweep_times_each_setting(pipe, manifest):
     items = manifest.items()[:2]
     notes = [item_notes(manifest, it) for it in items]
-    df = sampler_sweep(pipe, [it.caption for it in items], notes, [("ddim", 1, 0.0), ("dpm", 2, 1.0, 3.0)],
-                       seconds=SECONDS, seed=0)
+    df = sampler_sweep(pipe, items, notes, [("ddim", 1, 0.0), ("dpm", 2, 1.0, 3.0)], seconds=SECONDS, seed=0)
     assert df[["sampler", "steps", "η", "clip x0"]].values.tolist() == [["ddim", 1, "0", 0.0], ["dpm", 2, "—", 3.0]]
     t = df[f"seconds per {SECONDS:g} s clip"]
     assert (t > 0).all() and np.allclose(df["RTF"], t / SECONDS)
@@ -300,3 +331,36 @@ def test_the_tail_frames_are_denoised_and_dropped(pipe, monkeypatch):
     assert plain.waveforms.shape == tailed.waveforms.shape == (1, 64 * 160)
     with pytest.raises(ValueError, match="tail_frames"):
         GenerationConfig(tail_frames=-1)
+
+
+def _as_split(manifest: Manifest, root, split: str) -> Manifest:
+    """The module's clips listed again, all in ``split`` (audio and scores read where they are)."""
+    items = manifest.items()
+    for it in items:
+        it.split, it.audio = split, str(manifest.audio_path(it))
+        it.meta["score_midi"] = str(manifest.root / it.meta["score_midi"])
+    copy = Manifest(root)
+    copy.write(items)
+    return copy
+
+
+def test_selection_refuses_test_split_items_before_generating(manifest, tmp_path):
+    test = _as_split(manifest, tmp_path, "test")
+    items = test.items("test")[:2]
+    notes = [item_notes(test, it) for it in items]
+    # no pipeline at all: the guard must fire before anything is embedded or generated
+    with pytest.raises(ValueError, match="guidance_sweep: item 'c0' is from the test split"):
+        guidance_sweep(None, items, notes, [1.0])
+    with pytest.raises(ValueError, match="sampler_sweep: item 'c0' is from the test split"):
+        sampler_sweep(None, items, notes, [("ddim", 1, 0.0)])
+    with pytest.raises(ValueError, match="load_probe.*item 'c0' is from the test split"):
+        load_probe(test, "test")
+
+
+def test_validation_items_pass_the_selection_guard(pipe, manifest, tmp_path):
+    valid = _as_split(manifest, tmp_path, "valid")
+    require_selection_split(valid.items(), "a choice")
+    probe = load_probe(valid, n_clips=2)  # the default split: validation
+    assert probe.ids == ["c0", "c1"] and len(probe.refs) == len(probe.melodies) == 2
+    assert len(guidance_sweep(pipe, valid.items()[:2], probe.melodies, [1.0], steps=1)) == 1
+    assert len(sampler_sweep(pipe, valid.items()[:2], probe.melodies, [("ddim", 1, 0.0)], seconds=SECONDS)) == 1

@@ -1,79 +1,120 @@
-"""Table 1 summaries, rank correlation and the claims verdicts (the logic behind notebook 08)."""
+"""Table 1 intervals, the alignment and ISR effects and the claims verdicts (the logic behind notebook 08)."""
 from __future__ import annotations
+
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from mmgen_core.alignment.embeddings import EmbeddingSet
+from mmgen_core.evaluation.intervals import Effect
 from mmgen_core.reproduction import (
-    CEILING,
     PAPER_TABLE1,
+    Measured,
+    Table1Run,
+    alignment_effect,
+    bootstrap,
     claims,
-    isr_fad_correlation,
+    generation_effects,
+    isr_effect,
     paper_table1,
+    per_clip_retrieval,
     rank_correlation,
+    rank_effect,
     summarize,
 )
 
 BASE, MM = "text only (AudioLDM-style)", "MMGen"
+D = 6
 
 
-def _runs(base_fad: list[float], mm_fad: list[float]) -> pd.DataFrame:
-    rows = [{"system": s, "seed": i, "fad": f, "kl": 1.0, "is": 2.0, "text_audio": 0.1, "chroma_target": 0.2,
-             "chroma_cond": np.nan if s == BASE else 0.3, "note_f1_cond": np.nan if s == BASE else 0.1}
-            for s, fads in ((BASE, base_fad), (MM, mm_fad)) for i, f in enumerate(fads)]
-    rows.append({"system": CEILING, "seed": np.nan, "fad": 0.5, "kl": 0.1, "is": 2.5, "text_audio": 0.2,
-                 "chroma_target": 0.6, "chroma_cond": 0.6, "note_f1_cond": 0.5})
-    return pd.DataFrame(rows)
+def _measured(rng, shift: float, n_clips: int, n_train: int = 1, n_seeds: int = 2, chroma: float = 0.3) -> Measured:
+    frames = [[[rng.normal(shift, 1.0, (2, D)) for _ in range(n_clips)] for _ in range(n_seeds)] for _ in range(n_train)]
+    values = {"text_audio": rng.normal(0.1, 0.05, (n_train, n_seeds, n_clips)),
+              "emb_dist": rng.normal(1.0 + shift, 0.1, (n_train, n_seeds, n_clips)),
+              "chroma_cond": np.full((n_train, n_seeds, n_clips), chroma)}
+    return Measured(values, frames)
 
 
-def _alignment(a2t_bi: float, a2t_tri: float) -> dict:
-    def scores(v: float) -> dict:
-        return {d: {"R@1": v, "mAP@10": v} for d in ("A2T", "T2A")}
+def _run(base_shift: float, mm_shift: float, n_clips: int = 30, seed: int = 0) -> Table1Run:
+    rng = np.random.default_rng(seed)
+    refs = [rng.normal(0.0, 1.0, (2, D)) for _ in range(n_clips)]
+    systems = {BASE: _measured(rng, base_shift, n_clips, chroma=np.nan), MM: _measured(rng, mm_shift, n_clips)}
+    boot = bootstrap(systems, refs, ("fad_inf", "kid", "text_audio", "emb_dist", "chroma_cond"), n_boot=60, progress=False)
+    sets = pd.DataFrame([{"system": s, "train_seed": 0, "seed": k, "fad": 1.0 + k, "is": 2.0}
+                         for s in systems for k in range(2)])
+    return Table1Run(sets, pd.DataFrame(), systems, boot)
 
-    return {"bimodal": scores(a2t_bi), "trimodal": scores(a2t_tri)}
+
+def test_bootstrap_shapes_points_and_intervals():
+    run = _run(2.0, 0.0)
+    est, low, high = run.boot.interval(BASE, "fad_inf")
+    assert low < est < high and run.boot.replicates[BASE, "fad_inf"].shape == (60,)
+    assert run.boot.n[MM] == "30 clips × 2 sampling seeds × 1 training seed"
+    assert np.isnan(run.boot.interval(BASE, "chroma_cond")[0])  # the text-only system follows no melody
+    t = summarize(run)
+    assert list(t.system) == [BASE, MM] and t.loc[0, "chroma_cond"] == "n/a"
+    assert t.loc[0, "fad"] == "1.500 ± 0.707" and t.loc[1, "fad_inf"].count("[") == 1
 
 
-ISR = pd.DataFrame({"isr": [0.2, 0.4, 0.6, 0.8, 0.9], "fad": [5.0, 4.0, 3.0, 2.0, 1.0], "generation": range(5)})
+def test_bootstrap_rejects_systems_on_other_clips():
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match="not measured on the 5 reference clips"):
+        bootstrap({MM: _measured(rng, 0.0, 4)}, [np.zeros((2, D))] * 5, ("kid",), n_boot=5, progress=False)
 
 
-def test_summarize_mean_sd_and_missing():
-    t = summarize(_runs([3.0, 5.0], [1.0, 1.0]))
-    assert list(t.system) == [BASE, MM, CEILING] and list(t.seeds) == [2, 2, 1]
-    assert t.loc[0, "fad"] == "4.000 ± 1.414" and t.loc[1, "fad"] == "1.000 ± 0.000"
-    assert t.loc[0, "chroma_cond"] == "n/a" and t.loc[2, "fad"] == "0.500"  # one row: no spread
+@pytest.mark.parametrize("base, mm, verdict", [(2.0, 0.0, "reproduced"), (0.0, 2.0, "contradicted"),
+                                               (0.0, 0.0, "inconclusive")])
+def test_generation_claim_follows_the_interval_of_the_fad_effect(base, mm, verdict):
+    effects = generation_effects(_run(base, mm))
+    assert effects[0].name == "fad_inf(text only) − fad_inf(MMGen)" and effects[0].verdict == verdict
+    assert [e.name.split("(")[0] for e in effects] == ["fad_inf", "kid", "text_audio", "emb_dist"]
+    c = claims(effects[:3], [Effect("R@1", 0.1, 0.05, 0.15, "60 test clips")], None, "1 distinct set", 480)
+    assert list(c.verdict) == [verdict, "reproduced", "inconclusive", "inconclusive"]
+    assert "95% interval" in c.evidence[0] and "(supporting)" in c.evidence[0] and c.n[0].startswith("30 clips")
+    assert set(c.verdict) <= {"reproduced", "contradicted", "inconclusive"}
+
+
+def _alignment_run(hits: np.ndarray) -> SimpleNamespace:
+    """A run whose exported test embeddings make audio i retrieve text i exactly where ``hits`` is true."""
+    n = len(hits)
+    audio = np.eye(n, 2 * n)
+    text = np.where(hits[:, None], audio, np.eye(n, 2 * n, n))  # a miss: text i points nowhere
+    emb = EmbeddingSet("test", [f"c{i}" for i in range(n)], audio, text, None)
+    return SimpleNamespace(embeddings=lambda split: emb)
+
+
+def test_per_clip_retrieval_and_alignment_effect():
+    n = 40
+    worse = _alignment_run(np.arange(n) % 4 == 0)  # R@1 0.25 both ways
+    better = _alignment_run(np.arange(n) % 4 != 3)  # 0.75
+    assert per_clip_retrieval(worse).mean() == pytest.approx(0.25)
+    e = alignment_effect([worse], [better], n_boot=200)
+    assert e.estimate == pytest.approx(0.5) and e.verdict == "reproduced" and e.n.startswith("40 test clips")
+    assert alignment_effect([better], [worse], n_boot=200).verdict == "contradicted"
+    assert alignment_effect([worse], [worse], n_boot=200).verdict == "inconclusive"
+
+
+@pytest.mark.parametrize("y, verdict", [(lambda x: x, "reproduced"), (lambda x: -x, "contradicted"),
+                                        (lambda x: np.sin(37 * x), "inconclusive")])
+def test_rank_effect_on_synthetic_points(y, verdict):
+    x = np.linspace(0, 1, 12)
+    e = rank_effect(x, y(x), "ρ", n_boot=300)
+    assert e.verdict == verdict and -1 <= e.low <= e.estimate <= e.high <= 1
+
+
+def test_repeated_generations_count_once():
+    # 20 configurations, but only two distinct retrievals (hence generations): nothing to rank
+    copies = pd.DataFrame({"isr": [0.43, 0.55] + [0.56] * 18, "fad_inf": [84.7] + [84.1] * 19,
+                           "generation": [0] + [1] * 19})
+    effect, note = isr_effect(copies)
+    assert effect is None and "2 distinct sets" in note and "3 distinct" in note
 
 
 def test_rank_correlation():
     assert rank_correlation([1, 2, 3, 4], [4, 3, 2, 1])[0] == pytest.approx(-1.0)
     assert np.isnan(rank_correlation([0.5, 0.5, 0.5], [1, 2, 3])[0])  # no variance: nothing to rank
-
-
-@pytest.mark.parametrize("mm, verdict", [([1.0, 1.1, 0.9], "reproduced"),
-                                         ([4.0, 5.0, 6.0], "not reproduced"),
-                                         ([4.2, 5.6, 4.9], "not reproduced")])  # lower, within the spread
-def test_fad_claim_needs_a_gap_beyond_the_spread(mm, verdict):
-    c = claims(_runs([5.0, 5.2, 4.8], mm), _alignment(0.3, 0.4), ISR, n_train=100)
-    assert c.loc[0, "verdict"] == verdict and "seeds" in c.loc[0, "evidence"]
-
-
-def test_alignment_and_isr_claims():
-    c = claims(_runs([5.0, 5.0], [1.0, 1.0]), _alignment(0.3, 0.4), ISR, n_train=100).set_index("claim")
-    verdicts = list(c.verdict)
-    assert verdicts == ["reproduced", "reproduced", "reproduced", "not testable here"]
-    worse = claims(_runs([5.0, 5.0], [1.0, 1.0]), _alignment(0.4, 0.3), ISR.assign(fad=ISR.fad[::-1].values), 100)
-    assert list(worse.verdict[1:3]) == ["not reproduced", "not reproduced"]
-    flat = claims(_runs([5.0, 5.0], [1.0, 1.0]), {}, ISR.assign(isr=0.5), 100)
-    assert list(flat.verdict[1:3]) == ["not testable here", "not testable here"]
-
-
-def test_repeated_generations_count_once():
-    # 20 configurations, but only two distinct retrievals (hence generations): nothing to rank
-    copies = pd.DataFrame({"isr": [0.43, 0.55] + [0.56] * 18, "fad": [84.7] + [84.1] * 19, "generation": [0] + [1] * 19})
-    rho, p, n_points, n_gen = isr_fad_correlation(copies)
-    assert (n_points, n_gen) == (3, 2)
-    c = claims(_runs([5.0, 5.0], [1.0, 1.0]), {}, copies, 100)
-    assert c.verdict[2] == "not testable here" and "2 distinct" in c.evidence[2]
 
 
 def test_paper_table1_is_the_papers_numbers():

@@ -54,7 +54,8 @@ class AlignmentRun:
 
 def alignment_dir(cfg: AlignmentConfig, manifest: Manifest, artifacts: Path, seed: int) -> StageDir:
     """A variant's folder: keyed by its resolved config (less logging and the compare list), the seed and the data."""
-    return stage_dir(artifacts, "alignment", cfg, upstream=[manifest.root], seed=seed)
+    extra = {"tower_padding": "zero"} if cfg.uses_melody and cfg.melody_tower == "official" else {}
+    return stage_dir(artifacts, "alignment", cfg, upstream=[manifest.root], seed=seed, **extra)
 
 
 def load_or_train_alignment(cfg: AlignmentConfig, variant: str, manifest: Manifest, clip_seconds: float,

@@ -186,8 +186,10 @@ class BagOfTokensMelody(nn.Module):
     """Official tower: Embedding(655,1024) → mean → Linear → LayerNorm → Linear → GELU → Linear → GELU.
 
     The mean of the embeddings equals (token counts / length) @ embedding table, computed that way because
-    it is ~100× cheaper than gathering 1000×1024 vectors per clip. ``masked=False`` is the official mean over
-    all 1000 positions, padding included (a defect); ``masked=True`` averages the real tokens only.
+    it is ~100× cheaper than gathering 1000×1024 vectors per clip. Padding positions contribute zero vectors
+    in both modes: ``masked=False`` is the official zero-padded mean (sum of the real-token embeddings / 1000,
+    as the authors' melody_model.py, so short melodies shrink towards zero); ``masked=True`` divides by the
+    number of real tokens instead.
     """
 
     def __init__(self, masked: bool):
@@ -201,8 +203,8 @@ class BagOfTokensMelody(nn.Module):
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         counts = torch.zeros(ids.shape[0], VOCAB_SIZE, device=ids.device).scatter_add_(
             1, ids, torch.ones_like(ids, dtype=torch.float32))
+        counts[:, PAD] = 0  # padding contributes zero vectors, not the embedding of the PAD id
         if self.masked:
-            counts[:, PAD] = 0
             length = counts.sum(1, keepdim=True).clamp(min=1)
         else:
             length = torch.full_like(counts[:, :1], ids.shape[1])

@@ -1,6 +1,17 @@
 """Datasets: the manifest format, the dataset stage, statistics and sources (notebook 02)."""
 from .config import DataConfig
-from .manifest import SPLITS, Item, Manifest, Reject, assign_splits, item_notes, load_clips, melody_text
+from .manifest import (
+    SELECTION_SPLIT,
+    SPLITS,
+    Item,
+    Manifest,
+    Reject,
+    assign_splits,
+    item_notes,
+    load_clips,
+    melody_text,
+    require_selection_split,
+)
 from .sources import (
     ACCOMP_PROGRAMS,
     AUDIO_EXTS,
@@ -37,6 +48,7 @@ __all__ = [
     "Manifest",
     "PITCH_NAMES",
     "Reject",
+    "SELECTION_SPLIT",
     "SOURCES",
     "SPLITS",
     "STYLE_WORDS",
@@ -58,6 +70,7 @@ __all__ = [
     "read_musicbench",
     "read_musiccaps",
     "read_official",
+    "require_selection_split",
     "score_parts",
     "segment_starts",
     "write_caption",

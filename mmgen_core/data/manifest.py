@@ -19,6 +19,7 @@ from mmgen_core.melody.notes import Note, load_midi
 from mmgen_core.melody.tokens import text_to_notes
 
 SPLITS = ("train", "valid", "test")
+SELECTION_SPLIT = "valid"  # every choice (vocoder, sampler, η, guidance, index, checkpoint) is made on this split
 
 
 @dataclass
@@ -126,6 +127,14 @@ def assign_splits(items: list[Item], seed: int = 0, ratios: tuple[int, int, int]
     for it in items:
         it.split = which[it.meta.get(group_key, it.id) if group_key else it.id]
     return items
+
+
+def require_selection_split(items: Iterable[Item], what: str) -> None:
+    """Raise if any item is from the test split: choices made on test clips would leak into the final tables."""
+    bad = next((it for it in items if it.split == "test"), None)
+    if bad is not None:
+        raise ValueError(f"{what}: item {bad.id!r} is from the test split; make every choice on the "
+                         f"{SELECTION_SPLIT!r} split so that the test clips stay untouched until the final tables")
 
 
 def load_clips(manifest: Manifest, split: str, frames: int, limit: int | None = None) -> tuple[list[str], torch.Tensor]:

@@ -22,7 +22,7 @@ from mmgen_core.audio.frontend import (
     mels_of,
 )
 from mmgen_core.compute import ComputeConfig
-from mmgen_core.data.manifest import Manifest, load_clips
+from mmgen_core.data.manifest import SELECTION_SPLIT, Manifest, load_clips, require_selection_split
 from mmgen_core.decoder.decoder import Decoder
 from mmgen_core.decoder.vae import MelNorm, VAEConfig, load_vae, train_vae
 from mmgen_core.decoder.vocoder import (
@@ -83,7 +83,8 @@ def load_or_train_decoder(vae_cfg: VAEConfig, vocoder_cfg: VocoderConfig, manife
     final = Decoder.from_pretrained(out / "final")
     choice = out / f"vocoder_choice-{vocoder_cfg.eval_clips}.json"
     if not choice.exists():  # measured once per number of clips, then read
-        _, valid_wavs = load_clips(manifest, "valid", frames, limit=vocoder_cfg.eval_clips)
+        require_selection_split(manifest.items(SELECTION_SPLIT), "the vocoder choice")
+        _, valid_wavs = load_clips(manifest, SELECTION_SPLIT, frames, limit=vocoder_cfg.eval_clips)
         valid_mels = mels_of(valid_wavs)
         best, table = choose_vocoder(vocoders, valid_wavs, valid_mels)
         recon = float((final.decode(final.encode(valid_mels)) - valid_mels).abs().mean())

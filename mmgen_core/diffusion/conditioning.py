@@ -84,7 +84,8 @@ class ConditionData:
     """Training conditions: one row per (query, melody) pair, pointing at a clip (``item``).
 
     ``query``: q (caption text embedding, or the clip's audio embedding); ``melody``: r (the clip's
-    own melody embedding, or the one retrieved for q); ``latents``/``rolls``: per clip.
+    own melody embedding, or the one retrieved for q); ``latents``/``rolls``: per clip; ``audio_query``:
+    which rows' q is an audio embedding (None in files saved before it was recorded).
     """
 
     latents: torch.Tensor  # (N, C, T, 16), scaled
@@ -92,11 +93,12 @@ class ConditionData:
     query: torch.Tensor  # (M, D)
     melody: torch.Tensor  # (M, D)
     item: torch.Tensor  # (M,) long, row → clip
+    audio_query: torch.Tensor | None = None  # (M,) bool, row's q is audio (else text)
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")
-        save_file({k: v.contiguous() for k, v in asdict(self).items()}, str(tmp))
+        save_file({k: v.contiguous() for k, v in asdict(self).items() if v is not None}, str(tmp))
         tmp.replace(path)
 
     @classmethod
@@ -106,7 +108,8 @@ class ConditionData:
 
 def build_condition_data(cfg: DiffusionConfig, decoder, embedder, manifest, clip_seconds: float,
                          db=None, split: str = "train") -> ConditionData:
-    """Latents, rolls and (q, r) rows of a split: every caption of a clip is one row (text query)."""
+    """Latents, rolls and (q, r) rows of a split: every caption of a clip is one row (text query), or every
+    clip (audio query), or both (``mix``: text rows first, each batch then draws from one kind)."""
     frames = clip_frames(clip_seconds)
     items = manifest.items(split)
     _, wavs = load_clips(manifest, split, frames)
@@ -115,16 +118,18 @@ def build_condition_data(cfg: DiffusionConfig, decoder, embedder, manifest, clip
     rolls = torch.from_numpy(np.stack([melody_features(item_notes(manifest, it), latents.shape[2], cfg.roll)
                                        for it in items]))
     own = embedder.embed_melody([melody_text(it) for it in items]).float().cpu()
-    if cfg.train_query == "text":
-        item = torch.tensor([i for i, it in enumerate(items) for _ in it.captions])
-        query = embedder.embed_text([c for it in items for c in it.captions]).float().cpu()
-    else:
-        item = torch.arange(len(items))
-        query = embedder.embed_audio(list(wavs.numpy())).float().cpu()
+    kinds = []  # (row → clip, q, q is audio) of each query kind trained on
+    if cfg.train_query != "audio":
+        kinds.append((torch.tensor([i for i, it in enumerate(items) for _ in it.captions]),
+                      embedder.embed_text([c for it in items for c in it.captions]).float().cpu(), False))
+    if cfg.train_query != "text":
+        kinds.append((torch.arange(len(items)), embedder.embed_audio(list(wavs.numpy())).float().cpu(), True))
+    item, query = torch.cat([k[0] for k in kinds]), torch.cat([k[1] for k in kinds])
+    audio_query = torch.cat([torch.full((len(k[0]),), k[2]) for k in kinds])
     if cfg.train_melody == "own":
         melody = own[item]
     else:
         if db is None:
             raise ValueError("diffusion.train_melody='retrieved' needs the melody database (db=...)")
         melody = torch.from_numpy(db.embeddings(db.search(query.numpy(), k=1).indices[:, 0])).float()
-    return ConditionData(latents=latents, rolls=rolls, query=query, melody=melody, item=item)
+    return ConditionData(latents=latents, rolls=rolls, query=query, melody=melody, item=item, audio_query=audio_query)

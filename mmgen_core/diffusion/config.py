@@ -11,6 +11,8 @@ GUIDANCE_FORMS = ("official", "paper")
 PREDICTIONS = ("epsilon", "v_prediction")
 LOSS_WEIGHTINGS = ("none", "min_snr")
 LR_SCHEDULES = ("constant", "cosine")
+TRAIN_QUERIES = ("text", "audio", "mix")
+TRAIN_MELODIES = ("own", "retrieved")
 
 
 @dataclass
@@ -36,7 +38,8 @@ class DiffusionConfig:
     loss_weighting: str = "none"  # none: plain MSE | min_snr: min(SNR, γ)-weighted (Hang et al. 2023)
     min_snr_gamma: float = 5.0
     cond_drop: float = 0.1
-    train_query: str = "text"  # text | audio (official)
+    train_query: str = "text"  # text | audio | mix: text or audio per batch (official)
+    text_query_prob: float = 0.6915  # mix: P(a batch's q is text); the authors' coin P(randn(1) < 0.5) = Φ(0.5)
     train_melody: str = "own"  # own | retrieved (official)
     steps: int = 600
     batch_size: int = 16
@@ -60,11 +63,12 @@ class DiffusionConfig:
         if len(self.attention) != len(self.block_out_channels):
             raise ValueError("diffusion.attention needs one flag per entry of block_out_channels")
         for name, allowed in (("prediction", PREDICTIONS), ("loss_weighting", LOSS_WEIGHTINGS),
-                              ("lr_schedule", LR_SCHEDULES)):
+                              ("lr_schedule", LR_SCHEDULES), ("train_query", TRAIN_QUERIES),
+                              ("train_melody", TRAIN_MELODIES)):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"diffusion.{name} must be one of {allowed}, not {getattr(self, name)!r}")
-        if self.train_query not in ("text", "audio") or self.train_melody not in ("own", "retrieved"):
-            raise ValueError("diffusion.train_query must be text|audio and train_melody own|retrieved")
+        if not (isinstance(self.text_query_prob, (int, float)) and 0.0 <= self.text_query_prob <= 1.0):
+            raise ValueError(f"diffusion.text_query_prob is a probability in [0, 1], not {self.text_query_prob!r}")
 
 
 def check_mode(mode: str) -> str:

@@ -12,12 +12,13 @@ The condition enters as diffusers' AudioLDM does: ``class_embed_type="simple_pro
 Classifier-free guidance drops q, r and the roll together (p = 0.1) and replaces them by one null
 condition — zeros — used identically in training and sampling (the official code does not).
 
-Which melody conditions training: the official code queries its melody database with the CLMP
-*audio* embedding of the training clip and uses the top-1 retrieved melody (re-reading the index
-every batch); its query at inference is the text. Our default (``train_query: text``,
-``train_melody: own``) trains on the caption's text embedding and the clip's own melody embedding,
-which is what the roll must match anyway; ``train_query: audio`` + ``train_melody: retrieved`` is
-the official recipe (``paper`` profile)."""
+Which melody conditions training: the official code picks q per batch, the caption's text embedding
+with probability Φ(0.5) ≈ 0.69 (``torch.randn(1) < 0.5``) and else the clip's CLMP *audio* embedding,
+and uses the top-1 melody retrieved with q (re-reading the index every batch); its query at inference
+is the text. Our default (``train_query: text``, ``train_melody: own``) trains on the caption's text
+embedding and the clip's own melody embedding, which is what the roll must match anyway;
+``train_query: mix`` + ``train_melody: retrieved`` is the official recipe (``train_query: audio``, the
+``paper`` profile's, its audio batches alone)."""
 from __future__ import annotations
 
 import json
@@ -28,7 +29,7 @@ from diffusers import (
 )
 
 from mmgen_core.alignment.stage import AlignmentRun
-from mmgen_core.artifacts import StageDir, stage_dir
+from mmgen_core.artifacts import StageDir, keyed_fields, stage_dir
 from mmgen_core.checkpoints import CheckpointError
 from mmgen_core.compute import FP32_EAGER, ComputeConfig
 from mmgen_core.data.manifest import Manifest
@@ -57,9 +58,13 @@ def conditions_dir(cfg: DiffusionConfig, manifest: Manifest, decoder_folder: str
 
 
 def unet_dir(cfg: DiffusionConfig, mode: str, conditions: StageDir, artifacts: Path, seed: int) -> StageDir:
-    """One mode's UNet folder: keyed by the diffusion config (less the mode list and checkpoint cadence),
+    """One mode's UNet folder: keyed by the diffusion config (less the mode list and checkpoint cadence, and
+    ``text_query_prob`` unless ``train_query`` is mix, so runs that never draw it keep their folders),
     the mode and the conditions it trains on."""
-    return stage_dir(artifacts, "unet-" + check_mode(mode).replace("+", "_"), cfg, upstream=[conditions],
+    key = keyed_fields(cfg)
+    if cfg.train_query != "mix":
+        del key["text_query_prob"]
+    return stage_dir(artifacts, "unet-" + check_mode(mode).replace("+", "_"), key, upstream=[conditions],
                      seed=seed, format=FORMAT)
 
 
@@ -83,17 +88,19 @@ def load_or_build_conditions(cfg: DiffusionConfig, manifest: Manifest, decoder: 
 def load_or_train_unet(cfg: DiffusionConfig, mode: str, manifest: Manifest, decoder: Decoder,
                        decoder_report: DecoderReport, run: AlignmentRun, database: DatabaseStage | None,
                        clip_seconds: float, artifacts: Path, seed: int = 0, *, train_missing: bool = True,
-                       stop_at: int | None = None, compute: ComputeConfig | None = None
-                       ) -> tuple[UNet2DConditionModel, dict]:
+                       stop_at: int | None = None, compute: ComputeConfig | None = None,
+                       train_seed: int | None = None) -> tuple[UNet2DConditionModel, dict]:
     """One mode's UNet, trained now (and saved) when missing; returns it (EMA weights) and its report
     (loss history, training samples/s, training seconds).
 
     ``stop_at`` < ``cfg.steps``: the UNet after that many steps of the same run, trained (or resumed) up to
     there and kept as a snapshot ``unet-at-<step>/`` beside the run, so a quality-vs-training curve can be
-    read again; a later call resumes the run from there."""
+    read again; a later call resumes the run from there. ``train_seed`` (default ``seed``): another training
+    run of the same UNet on the same conditions (initialisation, batches, noise), its own artifact."""
+    train_seed = seed if train_seed is None else train_seed
     cond = conditions_dir(cfg, manifest, decoder_report.folder, run.folder, database.folder if database else None,
                           artifacts, seed)
-    stage = unet_dir(cfg, mode, cond, artifacts, seed)
+    stage = unet_dir(cfg, mode, cond, artifacts, train_seed)
     partial = stop_at is not None and stop_at < cfg.steps
     where = stage.path / f"unet-at-{stop_at}" if partial else stage.path
     if (where / "unet" / "config.json").exists() and (stage.done or partial):
@@ -104,7 +111,7 @@ def load_or_train_unet(cfg: DiffusionConfig, mode: str, manifest: Manifest, deco
     stage.require(train_missing, f"trained {mode!r} UNet", "run notebook 06_diffusion (or `mmgen notebooks --only 06`)")
     data = load_or_build_conditions(cfg, manifest, decoder, decoder_report, run, database, clip_seconds, artifacts,
                                     seed)
-    unet, history, sps = train_unet(data, cfg, mode, stage.path / "ckpt", seed, stop_at, compute)
+    unet, history, sps = train_unet(data, cfg, mode, stage.path / "ckpt", train_seed, stop_at, compute)
     steps = min(cfg.steps, stop_at or cfg.steps)
     report = {"mode": mode, "history": history, "samples_per_s": sps, "steps": steps,
               "train_seconds": steps * cfg.batch_size / sps,

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 import torch
 from diffusers import (
@@ -27,17 +28,37 @@ def loss_weights(alpha_bar: torch.Tensor, cfg: DiffusionConfig) -> torch.Tensor:
     return snr.clamp(max=cfg.min_snr_gamma) / (snr + (1.0 if cfg.prediction == "v_prediction" else 0.0))
 
 
+def row_sampler(data: ConditionData, cfg: DiffusionConfig) -> Callable[[torch.Generator], torch.Tensor]:
+    """Draws a batch's condition rows: uniformly, or under ``train_query: mix`` from one query kind per batch,
+    text with probability ``text_query_prob`` (the authors' per-batch coin). Only ``mix`` draws the coin,
+    so text and audio runs keep their draws, and their trained UNets stay valid."""
+    b = cfg.batch_size
+    if cfg.train_query != "mix":
+        return lambda gen: torch.randint(len(data.item), (b,), generator=gen)
+    if data.audio_query is None or data.audio_query.all() or not data.audio_query.any():
+        raise ValueError("diffusion.train_query='mix' needs both text- and audio-query rows (conditions built "
+                         "with train_query='mix')")
+    text_rows, audio_rows = (~data.audio_query).nonzero()[:, 0], data.audio_query.nonzero()[:, 0]
+
+    def draw(gen: torch.Generator) -> torch.Tensor:
+        pool = text_rows if torch.rand(1, generator=gen).item() < cfg.text_query_prob else audio_rows
+        return pool[torch.randint(len(pool), (b,), generator=gen)]
+
+    return draw
+
+
 def diffusion_loss_fn(data: ConditionData, cfg: DiffusionConfig, mode: str):
-    """ε- or v-prediction MSE on random (query, melody) rows, random latent crops, joint condition dropout,
-    weighted per sample by :func:`loss_weights`."""
+    """ε- or v-prediction MSE on random (query, melody) rows (:func:`row_sampler`), random latent crops, joint
+    condition dropout, weighted per sample by :func:`loss_weights`."""
     sched = DDPMScheduler(**noise_schedule(cfg))
     use_roll = check_mode(mode) == "mmgen+roll"
     n_frames = data.latents.shape[2]
     crop = min(cfg.crop_frames or n_frames, n_frames)
+    sample_rows = row_sampler(data, cfg)
 
     def loss_fn(unet: UNet2DConditionModel, gen: torch.Generator, step: int):
         b = cfg.batch_size
-        rows = torch.randint(len(data.item), (b,), generator=gen)
+        rows = sample_rows(gen)
         items = data.item[rows].tolist()
         starts = torch.randint(n_frames - crop + 1, (b,), generator=gen).tolist()
         x0 = torch.stack([data.latents[i, :, s:s + crop] for i, s in zip(items, starts)])

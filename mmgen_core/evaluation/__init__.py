@@ -11,7 +11,9 @@ from .audio_metrics import (
     frechet_distance,
     gaussian_stats,
     inception_score,
+    group_rows,
     kid,
+    kid_value,
     kl_divergence,
     normalise_tags,
     softmax,
@@ -52,7 +54,7 @@ from .backbones import (
     vggish_examples,
     vggish_mel_matrix,
 )
-from .evaluate import BACKBONES, EvaluationConfig, evaluate_set, load_backbone
+from .evaluate import BACKBONES, EvaluationConfig, class_distribution, clip_features, evaluate_set, load_backbone, set_scores
 from .melody_metrics import chroma_similarity, extraction_scores
 from .signal_metrics import end_click, harmonic_richness, loudness_db, sound_measures
 
@@ -84,6 +86,8 @@ __all__ = [
     "VGGishNet",
     "WeightError",
     "chroma_similarity",
+    "class_distribution",
+    "clip_features",
     "clip_patches",
     "evaluate_set",
     "extraction_scores",
@@ -95,7 +99,9 @@ __all__ = [
     "harmonic_richness",
     "end_click",
     "inception_score",
+    "group_rows",
     "kid",
+    "kid_value",
     "kl_divergence",
     "load_backbone",
     "load_checkpoint",
@@ -110,6 +116,7 @@ __all__ = [
     "prepare_clips",
     "read_index",
     "softmax",
+    "set_scores",
     "sound_measures",
     "vggish_examples",
     "vggish_mel_matrix",

@@ -10,6 +10,8 @@ import numpy as np
 from scipy import linalg
 from threadpoolctl import threadpool_limits
 
+from mmgen_core.evaluation.intervals import centred_interval
+
 
 def _matrix(x: np.ndarray, name: str, min_rows: int = 1) -> np.ndarray:
     """A finite float64 (N, D) matrix with at least ``min_rows`` rows, or a clear error."""
@@ -61,7 +63,7 @@ def fad(generated: np.ndarray, reference: np.ndarray) -> float:
 
 @dataclass(frozen=True)
 class FadResult:
-    """FAD on the full sets and a percentile bootstrap confidence interval."""
+    """FAD on the full sets and a clip-bootstrap confidence interval centred on it."""
     value: float
     low: float
     high: float
@@ -69,17 +71,33 @@ class FadResult:
     n_boot: int
 
 
+def group_rows(groups: np.ndarray, picks: np.ndarray) -> np.ndarray:
+    """Row indices of the groups ``picks`` (with repeats): a clip's rows (e.g. its patches) travel together."""
+    members = [np.flatnonzero(groups == g) for g in range(groups.max() + 1)]
+    return np.concatenate([members[g] for g in picks])
+
+
 def fad_bootstrap(generated: np.ndarray, reference: np.ndarray, n_boot: int = 200, confidence: float = 0.95,
-                  seed: int = 0) -> FadResult:
-    """FAD with a bootstrap CI: both sets resampled with replacement ``n_boot`` times."""
+                  seed: int = 0, generated_groups: np.ndarray | None = None,
+                  reference_groups: np.ndarray | None = None) -> FadResult:
+    """FAD with a bootstrap interval over *clips*: a clip's rows (``*_groups`` labels; default one row per clip)
+    are resampled together, paired clips (as many groups on both sides) with the same draw. The interval is
+    centred on the estimate (:func:`~mmgen_core.evaluation.intervals.centred_interval`): resampled sets repeat
+    clips, which inflates FAD when N < d, so the raw percentile interval would sit above the estimate."""
     g, r = _matrix(generated, "generated", 2), _matrix(reference, "reference", 2)
-    if n_boot < 1 or not 0 < confidence < 1:
-        raise ValueError(f"need n_boot >= 1 and 0 < confidence < 1 (got {n_boot}, {confidence})")
+    if n_boot < 2 or not 0 < confidence < 1:
+        raise ValueError(f"need n_boot >= 2 and 0 < confidence < 1 (got {n_boot}, {confidence})")
+    gx, gy = _groups(len(g), generated_groups, "generated_groups"), _groups(len(r), reference_groups, "reference_groups")
+    kx, ky = gx.max() + 1, gy.max() + 1
     rng = np.random.default_rng(seed)
-    boots = [fad(g[rng.integers(0, len(g), len(g))], r[rng.integers(0, len(r), len(r))]) for _ in range(n_boot)]
-    tail = (1 - confidence) / 2 * 100
-    low, high = np.percentile(boots, [tail, 100 - tail])
-    return FadResult(fad(g, r), float(low), float(high), confidence, n_boot)
+    boots = []
+    for _ in range(n_boot):
+        px = rng.integers(0, kx, kx)
+        py = px if kx == ky else rng.integers(0, ky, ky)
+        boots.append(fad(g[group_rows(gx, px)], r[group_rows(gy, py)]))
+    value = fad(g, r)
+    low, high = centred_interval(value, boots, confidence)
+    return FadResult(value, low, high, confidence, n_boot)
 
 
 def fad_inf(generated: np.ndarray, reference: np.ndarray, min_n: int | None = None, steps: int = 10,
@@ -172,6 +190,20 @@ def _groups(n: int, groups: np.ndarray | None, name: str) -> np.ndarray:
     return np.unique(g, return_inverse=True)[1]
 
 
+def _kernel(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """KID's cubic polynomial kernel (a·b/d + 1)³."""
+    return (a @ b.T / a.shape[1] + 1) ** 3
+
+
+def kid_value(generated: np.ndarray, reference: np.ndarray) -> float:
+    """KID's unbiased MMD² alone (no standard error): the statistic a bootstrap recomputes per resample."""
+    x, y = _matrix(generated, "generated", 2), _matrix(reference, "reference", 2)
+    m, n = len(x), len(y)
+    kxx, kyy = _kernel(x, x), _kernel(y, y)
+    return float((kxx.sum() - np.trace(kxx)) / (m * (m - 1)) + (kyy.sum() - np.trace(kyy)) / (n * (n - 1))
+                 - 2 * _kernel(x, y).mean())
+
+
 def kid(generated: np.ndarray, reference: np.ndarray, generated_groups: np.ndarray | None = None,
         reference_groups: np.ndarray | None = None) -> KidResult:
     """Kernel inception distance (Bińkowski et al. 2018): the unbiased estimate of MMD² with the kernel
@@ -184,8 +216,7 @@ def kid(generated: np.ndarray, reference: np.ndarray, generated_groups: np.ndarr
     if x.shape[1] != y.shape[1]:
         raise ValueError(f"embedding sizes differ: {x.shape[1]} vs {y.shape[1]}")
     gx, gy = _groups(len(x), generated_groups, "generated_groups"), _groups(len(y), reference_groups, "reference_groups")
-    d = x.shape[1]
-    kxx, kyy, kxy = ((a @ b.T / d + 1) ** 3 for a, b in ((x, x), (y, y), (x, y)))
+    kxx, kyy, kxy = (_kernel(a, b) for a, b in ((x, x), (y, y), (x, y)))
     np.fill_diagonal(kxx, 0.0)
     np.fill_diagonal(kyy, 0.0)
 

@@ -72,7 +72,8 @@ def _backbones(cfg: EvaluationConfig) -> tuple[Backbone, Backbone]:
     return (load_backbone("vggish", cfg.vggish_weights) if cfg.backbone == "vggish+panns" else panns), panns
 
 
-def _class_distribution(f: ClipFeatures, kind: str) -> np.ndarray:
+def class_distribution(f: ClipFeatures, kind: str) -> np.ndarray:
+    """Each clip's class distribution for KL and IS: softmax of the logits (AudioLDM) or normalised tag probs."""
     if kind == "softmax":
         return softmax(f.logits)
     if kind == "tags":
@@ -85,10 +86,47 @@ def _clip_of_row(frames: Sequence[np.ndarray]) -> np.ndarray:
     return np.repeat(np.arange(len(frames)), [len(f) for f in frames])
 
 
+def clip_features(wavs: Sequence[np.ndarray], config: EvaluationConfig,
+                  sample_rate: int = SAMPLE_RATE) -> tuple[ClipFeatures, ClipFeatures]:
+    """The FAD backbone's and the KL/IS backbone's features of clips (one object when one backbone does both):
+    computed once, then scored as sets, per clip or resampled."""
+    fad_net, cls_net = _backbones(config)
+    feats = fad_net.features(wavs, sample_rate)
+    return feats, feats if cls_net is fad_net else cls_net.features(wavs, sample_rate)
+
+
+def set_scores(generated: tuple[ClipFeatures, ClipFeatures], reference: tuple[ClipFeatures, ClipFeatures],
+               config: EvaluationConfig, paired: bool = True) -> dict[str, Any]:
+    """FAD (with a clip-bootstrap interval; FAD∞ if configured), KID with its clip-jackknife standard error, KL
+    and IS of generated clips' features (:func:`clip_features`) against the references'."""
+    cfg = config
+    gen, ref = generated[0], reference[0]
+    if paired and len(gen.frames) != len(ref.frames):
+        raise ValueError(f"paired evaluation needs as many generated as reference clips "
+                         f"({len(gen.frames)} vs {len(ref.frames)}); pass paired=False to skip KL")
+    g_emb, r_emb = np.concatenate(gen.frames), np.concatenate(ref.frames)
+    g_rows, r_rows = _clip_of_row(gen.frames), _clip_of_row(ref.frames)
+    out: dict[str, Any] = {"backbone": cfg.backbone, "n_generated": len(gen.frames), "n_reference": len(ref.frames)}
+    if cfg.bootstrap > 1 and len(gen.frames) > 1 and len(ref.frames) > 1:
+        res = fad_bootstrap(g_emb, r_emb, cfg.bootstrap, cfg.confidence, cfg.seed, g_rows, r_rows)
+        out.update(fad=res.value, fad_low=res.low, fad_high=res.high)
+    else:
+        out["fad"] = fad(g_emb, r_emb)
+    if cfg.fad_inf:  # the extrapolation needs subsets of at least 2 of at least 4 rows
+        out["fad_inf"] = fad_inf(g_emb, r_emb, seed=cfg.seed) if len(g_emb) >= 4 else float("nan")
+    k = kid(g_emb, r_emb, g_rows, r_rows)
+    out.update(kid=k.value, kid_se=k.se)
+    p_gen = class_distribution(generated[1], cfg.class_distribution)
+    if paired:
+        out["kl"] = kl_divergence(p_gen, class_distribution(reference[1], cfg.class_distribution))
+    out["is"], out["is_std"] = inception_score(p_gen, cfg.is_splits, cfg.seed)
+    return out
+
+
 def evaluate_set(generated_wavs: Sequence[np.ndarray], reference_wavs: Sequence[np.ndarray],
                  backbone: str | None = None, *, config: EvaluationConfig | None = None,
                  sample_rate: int = SAMPLE_RATE, paired: bool = True) -> dict[str, Any]:
-    """FAD (with bootstrap CI; FAD∞ if configured), KID with its clip-jackknife standard error, KL and IS
+    """FAD (with a clip-bootstrap CI; FAD∞ if configured), KID with its clip-jackknife standard error, KL and IS
     of generated clips against references.
 
     FAD compares the frame-level embeddings of the two sets (AudioLDM/VGGish style: every 0.96 s
@@ -96,26 +134,8 @@ def evaluate_set(generated_wavs: Sequence[np.ndarray], reference_wavs: Sequence[
     prompt); IS is of the generated set alone. ``backbone`` overrides ``config.backbone``.
     """
     cfg = dataclasses.replace(config or EvaluationConfig(), **({"backbone": backbone} if backbone else {}))
-    fad_net, cls_net = _backbones(cfg)
     if paired and len(generated_wavs) != len(reference_wavs):
         raise ValueError(f"paired evaluation needs as many generated as reference clips "
                          f"({len(generated_wavs)} vs {len(reference_wavs)}); pass paired=False to skip KL")
-    gen, ref = fad_net.features(generated_wavs, sample_rate), fad_net.features(reference_wavs, sample_rate)
-    g_emb, r_emb = np.concatenate(gen.frames), np.concatenate(ref.frames)
-    out: dict[str, Any] = {"backbone": cfg.backbone, "n_generated": len(gen.frames), "n_reference": len(ref.frames)}
-    if cfg.bootstrap > 0:
-        res = fad_bootstrap(g_emb, r_emb, cfg.bootstrap, cfg.confidence, cfg.seed)
-        out.update(fad=res.value, fad_low=res.low, fad_high=res.high)
-    else:
-        out["fad"] = fad(g_emb, r_emb)
-    if cfg.fad_inf:  # the extrapolation needs subsets of at least 2 of at least 4 rows
-        out["fad_inf"] = fad_inf(g_emb, r_emb, seed=cfg.seed) if len(g_emb) >= 4 else float("nan")
-    k = kid(g_emb, r_emb, _clip_of_row(gen.frames), _clip_of_row(ref.frames))
-    out.update(kid=k.value, kid_se=k.se)
-    if cls_net is not fad_net:
-        gen, ref = cls_net.features(generated_wavs, sample_rate), cls_net.features(reference_wavs, sample_rate)
-    p_gen = _class_distribution(gen, cfg.class_distribution)
-    if paired:
-        out["kl"] = kl_divergence(p_gen, _class_distribution(ref, cfg.class_distribution))
-    out["is"], out["is_std"] = inception_score(p_gen, cfg.is_splits, cfg.seed)
-    return out
+    return set_scores(clip_features(generated_wavs, cfg, sample_rate), clip_features(reference_wavs, cfg, sample_rate),
+                      cfg, paired)

@@ -1,10 +1,51 @@
-"""Intervals for compared numbers: the one verdict rule of this repository is the 95% interval of an effect."""
+"""Intervals for compared numbers and the one verdict rule of this repository: the 95% interval of an effect.
+
+An *effect* is signed so that a positive value is the direction the paper claims (e.g. FAD∞ of the baseline
+minus FAD∞ of MMGen). Its interval comes from a bootstrap over what varies (clips and training seeds; the
+sampling seeds of a clip stay together with it) or, for paired per-clip differences, from Student's t."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 from scipy import stats
+
+VERDICTS = ("reproduced", "contradicted", "inconclusive")
+VERDICT_RULE = ("Verdict rule (one for every claim): each effect is signed so that a positive value is the paper's "
+                "direction; *reproduced* when its 95% interval excludes zero above, *contradicted* when it excludes "
+                "zero below, *inconclusive* otherwise.")
+
+
+def verdict(low: float, high: float) -> str:
+    """The verdict of an effect's interval (positive = the paper's direction), by :data:`VERDICT_RULE`."""
+    if np.isnan(low) or np.isnan(high) or low > high:
+        raise ValueError(f"an interval needs low <= high, got [{low}, {high}]")
+    if low > 0:
+        return "reproduced"
+    if high < 0:
+        return "contradicted"
+    return "inconclusive"
+
+
+@dataclass(frozen=True)
+class Effect:
+    """An effect in the paper's direction with its 95% interval and what it was measured over."""
+    name: str  # e.g. "FAD∞(text only) − FAD∞(MMGen)"
+    estimate: float
+    low: float
+    high: float
+    n: str  # e.g. "60 clips × 2 sampling seeds × 1 training seed"
+
+    @property
+    def verdict(self) -> str:
+        return verdict(self.low, self.high)
+
+    def text(self, digits: int = 3) -> str:
+        """``name +x.xxx, 95% interval [+a, +b], n = …`` for an evidence column."""
+        f = f"+.{digits}f"
+        return (f"{self.name} = {self.estimate:{f}}, 95% interval [{self.low:{f}}, {self.high:{f}}], "
+                f"n = {self.n}")
 
 
 def paired_interval(a: Sequence[float], b: Sequence[float], confidence: float = 0.95) -> tuple[float, float, float]:
@@ -20,3 +61,28 @@ def paired_interval(a: Sequence[float], b: Sequence[float], confidence: float = 
         return mean, -np.inf, np.inf
     half = float(stats.t.ppf(0.5 + confidence / 2, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d)))
     return mean, mean - half, mean + half
+
+
+def centred_interval(point: float, replicates: Sequence[float], confidence: float = 0.95) -> tuple[float, float]:
+    """The bootstrap percentile interval shifted to centre on the point estimate: ``point + quantiles(rep − mean)``.
+
+    A resampled set holds duplicate clips, which biases a set statistic such as FAD (upward when N < d); the shift
+    removes that bias of the bootstrap world and keeps the spread, so the interval brackets the estimate.
+    """
+    r = np.asarray(replicates, dtype=float)
+    r = r[np.isfinite(r)]
+    if len(r) < 2 or not 0 < confidence < 1:
+        raise ValueError(f"need at least 2 finite replicates and 0 < confidence < 1 (got {len(r)}, {confidence})")
+    tail = (1 - confidence) / 2
+    low, high = np.quantile(r - r.mean(), [tail, 1 - tail])
+    return float(point + low), float(point + high)
+
+
+def bootstrap_draws(n_clips: int, n_train: int, n_boot: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The resampling plan of a two-level bootstrap: ``(n_boot, n_clips)`` clip indices and ``(n_boot, n_train)``
+    training-seed indices, both drawn with replacement (the same plan for every system: paired comparisons)."""
+    if n_clips < 2 or n_train < 1 or n_boot < 2:
+        raise ValueError(f"a bootstrap needs >= 2 clips, >= 1 training seed and >= 2 resamples "
+                         f"(got {n_clips}, {n_train}, {n_boot})")
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, n_clips, (n_boot, n_clips)), rng.integers(0, n_train, (n_boot, n_train))

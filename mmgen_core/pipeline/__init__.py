@@ -16,7 +16,7 @@ from .pipeline import (
     GenerationConfig,
     MMGenPipeline,
     load_melody,
-    score_melody_db,
+    score_melodies,
 )
 
 __all__ = [
@@ -33,6 +33,6 @@ __all__ = [
     "mean_chroma",
     "melody_adherence",
     "sampler_sweep",
-    "score_melody_db",
+    "score_melodies",
     "time_generation",
 ]

@@ -13,7 +13,7 @@ from mmgen_core.audio.io import (
     fit_length,
     load_audio,
 )
-from mmgen_core.data.manifest import item_notes
+from mmgen_core.data.manifest import item_notes, require_selection_split
 from mmgen_core.evaluation.intervals import paired_interval
 from mmgen_core.evaluation.melody_metrics import chroma_similarity
 from mmgen_core.melody.notes import Note
@@ -68,7 +68,9 @@ def guidance_sweep(pipe: MMGenPipeline, items: Sequence[Any], notes: Sequence[Se
                    weights: Sequence[float], *, seed: int = 0, **generation: Any) -> pd.DataFrame:
     """Classifier-free guidance weight against melody adherence and text fit: for each weight, generate
     every item's caption with its own melody (``notes``, one list per item) and report the mean chroma
-    similarity with that melody and the mean audio–text cosine similarity (the pipeline's aligner)."""
+    similarity with that melody and the mean audio–text cosine similarity (the pipeline's aligner). It chooses
+    the weight, so test-split items are refused."""
+    require_selection_split(items, "guidance_sweep")
     captions = [it.caption for it in items]
     with torch.no_grad():
         text = pipe.embedder.embed_text(captions).float()
@@ -83,24 +85,27 @@ def guidance_sweep(pipe: MMGenPipeline, items: Sequence[Any], notes: Sequence[Se
     return pd.DataFrame(rows)
 
 
-def sampler_sweep(pipe: MMGenPipeline, captions: Sequence[str], notes: Sequence[Sequence[Note]],
+def sampler_sweep(pipe: MMGenPipeline, items: Sequence[Any], notes: Sequence[Sequence[Note]],
                   settings: Sequence[tuple], *, seconds: float = LONG_CLIP_SECONDS,
                   seed: int = 0, confidence: float = 0.95) -> pd.DataFrame:
     """Speed and quality per sampler setting ``(sampler, steps, eta[, clip_x0])``, the first the baseline
     (``clip_x0`` defaults to the pipeline's).
 
-    Quality: the chroma similarity of the clips generated for ``captions`` with their ``notes`` and their
+    Quality: the chroma similarity of the clips generated for the ``items``' captions with their ``notes`` and their
     audio–text similarity (the pipeline's aligner), each with its paired difference from the baseline
     (same clips, same seed) and a ``confidence`` t-interval; the loudest generated log-mel value (a
     sampler that overshoots gives over-loud mels). Speed: the time
-    of one ``seconds`` clip (:func:`time_generation`) and its real-time factor. ``eta``: DDIM only."""
+    of one ``seconds`` clip (:func:`time_generation`) and its real-time factor. ``eta``: DDIM only. It chooses
+    the sampler, so test-split items are refused."""
+    require_selection_split(items, "sampler_sweep")
+    captions = [it.caption for it in items]
     with torch.no_grad():
-        text = pipe.embedder.embed_text(list(captions)).float().cpu()
+        text = pipe.embedder.embed_text(captions).float().cpu()
     rows, base = [], None
     for sampler, steps, eta, *clip in settings:
         knobs = {"sampler": sampler, "steps": steps, "eta": eta,
                  "clip_x0": clip[0] if clip else pipe.generation.clip_x0}
-        out = pipe(list(captions), melody=list(notes), seed=seed, candidates=1, progress=False, **knobs)
+        out = pipe(captions, melody=list(notes), seed=seed, candidates=1, progress=False, **knobs)
         chroma = [chroma_similarity(w, n) for w, n in zip(out.waveforms, notes)]
         with torch.no_grad():
             sim = (pipe.embedder.embed_audio(list(out.waveforms)).float().cpu() * text).sum(-1).tolist()

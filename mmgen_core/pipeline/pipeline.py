@@ -46,6 +46,7 @@ from mmgen_core.retrieval.index import VectorDB
 MIDI_SUFFIXES = (".mid", ".midi")
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
 CONFIG_FILE = "mmgen_pipeline.json"
+NOTES_FILE = "melody_db/notes.json"  # database id → exact notes [pitch, start, end, instrument]
 
 
 @dataclass
@@ -118,23 +119,25 @@ def load_melody(source: str | Path | Sequence[Note], seconds: float | None = Non
     return notes
 
 
-def score_melody_db(db, manifest):
-    """``db`` with each clip's exact score melody as its token text: retrieval finds a clip by its
-    (Basic Pitch) melody embedding, generation follows that clip's notes, as the roll in training."""
+def score_melodies(db, manifest) -> dict[str, list[Note]]:
+    """Each database clip's exact score notes by id: retrieval finds a clip by its (Basic Pitch) melody
+    embedding, generation follows that clip's own notes, as the roll in training. (Its token text would
+    not do: the token format serialises chords and accompaniment, so notes decoded from it are time-warped.)"""
     by_id = {it.id: it for it in manifest.items("train")}
     missing = [i for i in db.ids if i not in by_id]
     if missing:
         raise CheckpointError(f"{len(missing)} melody database ids are not train clips of this dataset "
                               f"(first: {missing[0]!r}); rebuild the database (notebook 04)")
-    return db.with_tokens([notes_to_text(item_notes(manifest, by_id[i])) for i in db.ids])
+    return {i: item_notes(manifest, by_id[i]) for i in db.ids}
 
 
 class MMGenPipeline:
     """Text / audio / text + melody → music with one conditioning mode's UNet."""
     def __init__(self, unet: UNet2DConditionModel, decoder: Decoder, embedder, melody_db,
                  diffusion: DiffusionConfig, generation: GenerationConfig, clip_seconds: float,
-                 compute: ComputeConfig | None = None):
+                 compute: ComputeConfig | None = None, melody_notes: dict[str, list[Note]] | None = None):
         self.unet, self.decoder, self.embedder, self.melody_db = unet.eval(), decoder, embedder, melody_db
+        self.melody_notes = melody_notes  # database id → exact notes for the roll (None: decode its tokens)
         self.diffusion, self.generation, self.clip_seconds = diffusion, generation, clip_seconds
         self.mode = generation.mode
         self.compute = compute or ComputeConfig()  # device, precision and attention kernel of sampling and decoding
@@ -165,7 +168,8 @@ class MMGenPipeline:
         wavs = [load_audio(a) if isinstance(a, (str, Path)) else np.asarray(a, dtype=np.float32) for a in clips]
         return self.embedder.embed_audio(wavs).float().cpu(), len(wavs)
 
-    def _melodies(self, q: torch.Tensor, melody, seconds: float) -> tuple[torch.Tensor, list[list[Note]], list[str]]:
+    def _melodies(self, q: torch.Tensor, melody, melody_tokens: Sequence[str] | None,
+                  seconds: float) -> tuple[torch.Tensor, list[list[Note]], list[str]]:
         n = len(q)
         if self.mode == "text":
             return torch.zeros_like(q), [[] for _ in range(n)], ["" for _ in range(n)]
@@ -175,22 +179,31 @@ class MMGenPipeline:
             if len(sources) != n:
                 raise ValueError(f"{len(sources)} melodies for {n} prompts; give one melody or one per prompt")
             notes = [load_melody(s, seconds) for s in sources]
-            r = self.embedder.embed_melody([notes_to_text(x) for x in notes]).float().cpu()
+            texts = [notes_to_text(x) for x in notes] if melody_tokens is None else list(melody_tokens)
+            if len(texts) != n:
+                raise ValueError(f"{len(texts)} melody token texts for {n} prompts; give one per prompt")
+            r = self.embedder.embed_melody(texts).float().cpu()
             return r, notes, ["user"] * n
+        if melody_tokens is not None:
+            raise ValueError("melody_tokens says which tokens embed a given melody: pass melody= too")
         found = self.melody_db.search(q.numpy(), k=1)
-        rows = found.indices[:, 0]
+        rows, ids = found.indices[:, 0], [top[0] for top in found.ids]
+        exact = [self.melody_notes[i] if self.melody_notes and i in self.melody_notes
+                 else text_to_notes(self.melody_db.tokens_of(int(row))) for i, row in zip(ids, rows)]
         # a retrieved melody is one training clip long: longer pieces repeat it
-        notes = [loop_notes(text_to_notes(self.melody_db.tokens_of(int(i))), self.clip_seconds, seconds) for i in rows]
-        return torch.from_numpy(self.melody_db.embeddings(rows)).float(), notes, [ids[0] for ids in found.ids]
+        notes = [loop_notes(x, self.clip_seconds, seconds) for x in exact]
+        return torch.from_numpy(self.melody_db.embeddings(rows)).float(), notes, ids
 
     def __call__(self, text: str | Sequence[str] | None = None, *, audio: Any = None, melody: Any = None,
-                 seed: int = 0, steps: int | None = None, guidance: float | None = None, sampler: str | None = None,
+                 melody_tokens: Sequence[str] | None = None, seed: int = 0, steps: int | None = None, guidance: float | None = None, sampler: str | None = None,
                  guidance_form: str | None = None, eta: float | None = None, clip_x0: float | None = None,
                  candidates: int | None = None, seconds: float | None = None, tail_frames: int | None = None,
                  progress: bool = True) -> Generation:
         """Generate one clip per prompt (text or audio), following ``melody`` or a retrieved one.
 
         ``melody``: a MIDI/audio path or Note list (for every prompt) or a list of them (one per prompt).
+        ``melody_tokens``: one token text per prompt that r is embedded from instead of ``melody``'s own
+        tokens (the oracle: a clip's Basic Pitch tokens for r, as in training, its exact notes for the roll).
         Same arguments and seed → the same audio.
         """
         g = replace(self.generation, **{k: v for k, v in dict(steps=steps, guidance=guidance, sampler=sampler,
@@ -205,7 +218,7 @@ class MMGenPipeline:
         tail = -(-g.tail_frames // factor) * factor
         latent_frames, window = clip_frames(secs) // 4 + tail, clip_frames(self.clip_seconds) // 4 + tail
         q, n = self._queries(text, audio)
-        r, notes, ids = self._melodies(q, melody, clip_frames(secs) / 100.0)
+        r, notes, ids = self._melodies(q, melody, melody_tokens, clip_frames(secs) / 100.0)
         cond = condition(self.mode, q, r).repeat_interleave(g.candidates, 0)
         roll = None
         if self.mode == "mmgen+roll":
@@ -240,6 +253,9 @@ class MMGenPipeline:
         self.unet.save_pretrained(folder / "unet")
         self.decoder.save_pretrained(folder)
         self.melody_db.save(folder / "melody_db")
+        if self.melody_notes:
+            (folder / NOTES_FILE).write_text(json.dumps(
+                {i: [[n.pitch, n.start, n.end, n.instrument] for n in notes] for i, notes in self.melody_notes.items()}))
         meta = {"clip_seconds": self.clip_seconds, "diffusion": asdict(self.diffusion),
                 "generation": asdict(self.generation), "alignment": None}
         if isinstance(self.embedder, CLMP):
@@ -266,5 +282,9 @@ class MMGenPipeline:
         if gen.mode != meta["generation"]["mode"]:
             raise CheckpointError(f"{folder}: this pipeline's UNet is mode {meta['generation']['mode']!r}, "
                                   f"not {gen.mode!r}; save one per mode")
+        notes = None
+        if (folder / NOTES_FILE).exists():
+            notes = {i: [Note(int(p), float(a), float(b), int(k)) for p, a, b, k in rows]
+                     for i, rows in json.loads((folder / NOTES_FILE).read_text()).items()}
         return cls(load_unet(folder), Decoder.from_pretrained(folder), embedder, VectorDB.load(folder / "melody_db"),
-                   DiffusionConfig(**meta["diffusion"]), gen, float(meta["clip_seconds"]), compute)
+                   DiffusionConfig(**meta["diffusion"]), gen, float(meta["clip_seconds"]), compute, notes)

@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from mmgen_core.audio.io import fit_length, load_audio
 from mmgen_core.checkpoints import CheckpointError
-from mmgen_core.data.manifest import item_notes
+from mmgen_core.data.manifest import SELECTION_SPLIT, item_notes, require_selection_split
 from mmgen_core.evaluation.evaluate import EvaluationConfig, evaluate_set
 from mmgen_core.evaluation.melody_metrics import chroma_similarity
 from mmgen_core.evaluation.signal_metrics import sound_measures
@@ -34,6 +34,8 @@ RECIPES: dict[str, dict[str, Any]] = {  # training recipes compared by `make qua
     "v-minsnr-cosine": {"prediction": "v_prediction", "loss_weighting": "min_snr", "lr_schedule": "cosine"},
     "eps-cosine": {**BASE_RECIPE, "lr_schedule": "cosine"},
     "eps-minsnr-cosine": {"prediction": "epsilon", "loss_weighting": "min_snr", "lr_schedule": "cosine"},
+    "official": {"prediction": "v_prediction", "loss_weighting": "min_snr", "lr_schedule": "constant",
+                 "train_query": "mix", "train_melody": "retrieved"},  # v-minsnr on the authors' conditioning
 }
 
 
@@ -61,9 +63,12 @@ class Probe:
     melodies: list[list[Note]]
 
 
-def load_probe(manifest, split: str = "valid", n_clips: int = 0, offset: int = 0) -> Probe:
-    """The first ``n_clips`` (0 = all) clips of ``split`` after ``offset``, loaded at the training clip length."""
-    items = manifest.items(split)[offset:]
+def load_probe(manifest, split: str = SELECTION_SPLIT, n_clips: int = 0, offset: int = 0) -> Probe:
+    """The first ``n_clips`` (0 = all) clips of ``split`` after ``offset``, loaded at the training clip length.
+    Probes steer choices (checkpoints, settings), so the test split is refused."""
+    items = manifest.items(split)
+    require_selection_split(items, f"load_probe(split={split!r})")
+    items = items[offset:]
     items = items[:n_clips] if n_clips else items
     if len(items) < 2:
         raise ValueError(f"{split}: {len(items)} clips after offset {offset}; quality rows need at least 2")

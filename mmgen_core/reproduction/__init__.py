@@ -1,28 +1,65 @@
 """The paper's tables and claims, computed end to end (notebook 08)."""
-from .claims import claims
-from .isr_quality import isr_fad_correlation, isr_vs_quality, rank_correlation
+from .claims import claims, generation_effects
+from .evidence import Bootstrap, Measured, bootstrap
+from .isr_quality import isr_effect, isr_vs_quality, rank_correlation, rank_effect
 from .paper import PAPER_ISR, PAPER_TABLE1, PAPER_TABLE2, paper_comparison, paper_table1
-from .table1 import CEILING, ResultsConfig, eval_items, score_clips, summarize, table1_runs
-from .table2 import PAPER_DATA, PAPER_HARDWARE, TOWER_NAMES, melody_effect, table2, table2_long, variant_label
+from .table1 import (
+    CEILING,
+    METRICS,
+    SYSTEMS,
+    ResultsConfig,
+    Table1Run,
+    clip_values,
+    eval_items,
+    intervals,
+    scope_note,
+    summarize,
+    table1_runs,
+)
+from .table2 import (
+    PAPER_DATA,
+    PAPER_HARDWARE,
+    TOWER_NAMES,
+    alignment_effect,
+    melody_effect,
+    per_clip_retrieval,
+    retrieval_summary,
+    table2,
+    table2_long,
+    variant_label,
+)
 
 __all__ = [
+    "Bootstrap",
     "CEILING",
+    "METRICS",
+    "Measured",
     "PAPER_DATA",
     "PAPER_HARDWARE",
     "PAPER_ISR",
     "PAPER_TABLE1",
     "PAPER_TABLE2",
     "ResultsConfig",
+    "SYSTEMS",
     "TOWER_NAMES",
+    "Table1Run",
+    "alignment_effect",
+    "bootstrap",
     "claims",
+    "clip_values",
     "eval_items",
-    "isr_fad_correlation",
+    "generation_effects",
+    "intervals",
+    "isr_effect",
     "isr_vs_quality",
     "melody_effect",
     "paper_comparison",
     "paper_table1",
+    "per_clip_retrieval",
     "rank_correlation",
-    "score_clips",
+    "rank_effect",
+    "retrieval_summary",
+    "scope_note",
     "summarize",
     "table1_runs",
     "table2",
