@@ -26,6 +26,7 @@ from mmgen_core.melody import MelodyError, Note, notes_to_text, save_midi, text_
 from mmgen_core.pipeline import (
     GenerationConfig,
     MMGenPipeline,
+    best_candidates,
     load_melody,
     melody_adherence,
     score_melodies,
@@ -156,6 +157,14 @@ def test_candidates_are_reranked_by_similarity(pipe):
     two = pipe("a tune", seed=3, candidates=3, progress=False)
     assert one.scores[0] == 0.0 and -1.0 <= two.scores[0] <= 1.0
     assert two.waveforms.shape == one.waveforms.shape
+    q = pipe.embedder.embed_text(["a tune"]).float()
+    kept = pipe.embedder.embed_audio(list(two.waveforms)).float()
+    assert float((kept * q).sum()) == pytest.approx(float(two.scores[0]), abs=1e-4)  # the score is the kept clip's
+
+
+def test_reranking_keeps_the_most_similar_candidate_of_each_prompt():
+    sims = np.array([0.1, 0.9, 0.5, 0.7, 0.2, 0.3])  # two prompts × three candidates
+    assert list(best_candidates(sims, 2, 3)) == [1, 3]  # argmin would keep rows 0 and 4
 
 
 def test_text_mode_uses_no_melody(embedder, manifest):

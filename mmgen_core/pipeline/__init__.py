@@ -15,6 +15,7 @@ from .pipeline import (
     Generation,
     GenerationConfig,
     MMGenPipeline,
+    best_candidates,
     load_melody,
     score_melodies,
 )
@@ -27,6 +28,7 @@ __all__ = [
     "LONG_CLIP_SECONDS",
     "MIDI_SUFFIXES",
     "MMGenPipeline",
+    "best_candidates",
     "choose_sampler",
     "guidance_sweep",
     "load_melody",

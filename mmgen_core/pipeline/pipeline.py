@@ -119,6 +119,12 @@ def load_melody(source: str | Path | Sequence[Note], seconds: float | None = Non
     return notes
 
 
+def best_candidates(sims: np.ndarray, n: int, candidates: int) -> np.ndarray:
+    """Row of the kept candidate per prompt: the one whose audio is most similar to its query (prompt i's
+    candidates are rows i·candidates … i·candidates + candidates − 1)."""
+    return sims.reshape(n, candidates).argmax(1) + np.arange(n) * candidates
+
+
 def score_melodies(db, manifest) -> dict[str, list[Note]]:
     """Each database clip's exact score notes by id: retrieval finds a clip by its (Basic Pitch) melody
     embedding, generation follows that clip's own notes, as the roll in training. (Its token text would
@@ -241,7 +247,7 @@ class MMGenPipeline:
         if g.candidates > 1:
             a = self.embedder.embed_audio(list(wavs)).float().cpu()
             sims = (a * q.repeat_interleave(g.candidates, 0)).sum(-1).numpy()
-        best = sims.reshape(n, g.candidates).argmax(1) + np.arange(n) * g.candidates
+        best = best_candidates(sims, n, g.candidates)
         return Generation(wavs[best], mels[best], notes, ids, sims[best])
 
     # ------------------------------------------------------------ saving and loading
