@@ -71,10 +71,9 @@ class FadResult:
     n_boot: int
 
 
-def group_rows(groups: np.ndarray, picks: np.ndarray) -> np.ndarray:
-    """Row indices of the groups ``picks`` (with repeats): a clip's rows (e.g. its patches) travel together."""
-    members = [np.flatnonzero(groups == g) for g in range(groups.max() + 1)]
-    return np.concatenate([members[g] for g in picks])
+def _members(groups: np.ndarray) -> list[np.ndarray]:
+    """The row indices of each group (a clip's rows, e.g. its patches, travel together when resampled)."""
+    return [np.flatnonzero(groups == g) for g in range(groups.max() + 1)]
 
 
 def fad_bootstrap(generated: np.ndarray, reference: np.ndarray, n_boot: int = 200, confidence: float = 0.95,
@@ -88,13 +87,14 @@ def fad_bootstrap(generated: np.ndarray, reference: np.ndarray, n_boot: int = 20
     if n_boot < 2 or not 0 < confidence < 1:
         raise ValueError(f"need n_boot >= 2 and 0 < confidence < 1 (got {n_boot}, {confidence})")
     gx, gy = _groups(len(g), generated_groups, "generated_groups"), _groups(len(r), reference_groups, "reference_groups")
-    kx, ky = gx.max() + 1, gy.max() + 1
+    mx, my = _members(gx), _members(gy)
+    kx, ky = len(mx), len(my)
     rng = np.random.default_rng(seed)
     boots = []
     for _ in range(n_boot):
         px = rng.integers(0, kx, kx)
         py = px if kx == ky else rng.integers(0, ky, ky)
-        boots.append(fad(g[group_rows(gx, px)], r[group_rows(gy, py)]))
+        boots.append(fad(g[np.concatenate([mx[i] for i in px])], r[np.concatenate([my[i] for i in py])]))
     value = fad(g, r)
     low, high = centred_interval(value, boots, confidence)
     return FadResult(value, low, high, confidence, n_boot)

@@ -99,27 +99,26 @@ def set_scores(generated: tuple[ClipFeatures, ClipFeatures], reference: tuple[Cl
                config: EvaluationConfig, paired: bool = True) -> dict[str, Any]:
     """FAD (with a clip-bootstrap interval; FAD∞ if configured), KID with its clip-jackknife standard error, KL
     and IS of generated clips' features (:func:`clip_features`) against the references'."""
-    cfg = config
     gen, ref = generated[0], reference[0]
     if paired and len(gen.frames) != len(ref.frames):
         raise ValueError(f"paired evaluation needs as many generated as reference clips "
                          f"({len(gen.frames)} vs {len(ref.frames)}); pass paired=False to skip KL")
     g_emb, r_emb = np.concatenate(gen.frames), np.concatenate(ref.frames)
     g_rows, r_rows = _clip_of_row(gen.frames), _clip_of_row(ref.frames)
-    out: dict[str, Any] = {"backbone": cfg.backbone, "n_generated": len(gen.frames), "n_reference": len(ref.frames)}
-    if cfg.bootstrap > 1 and len(gen.frames) > 1 and len(ref.frames) > 1:
-        res = fad_bootstrap(g_emb, r_emb, cfg.bootstrap, cfg.confidence, cfg.seed, g_rows, r_rows)
+    out: dict[str, Any] = {"backbone": config.backbone, "n_generated": len(gen.frames), "n_reference": len(ref.frames)}
+    if config.bootstrap > 1 and len(gen.frames) > 1 and len(ref.frames) > 1:
+        res = fad_bootstrap(g_emb, r_emb, config.bootstrap, config.confidence, config.seed, g_rows, r_rows)
         out.update(fad=res.value, fad_low=res.low, fad_high=res.high)
     else:
         out["fad"] = fad(g_emb, r_emb)
-    if cfg.fad_inf:  # the extrapolation needs subsets of at least 2 of at least 4 rows
-        out["fad_inf"] = fad_inf(g_emb, r_emb, seed=cfg.seed) if len(g_emb) >= 4 else float("nan")
+    if config.fad_inf:  # the extrapolation needs subsets of at least 2 of at least 4 rows
+        out["fad_inf"] = fad_inf(g_emb, r_emb, seed=config.seed) if len(g_emb) >= 4 else float("nan")
     k = kid(g_emb, r_emb, g_rows, r_rows)
     out.update(kid=k.value, kid_se=k.se)
-    p_gen = class_distribution(generated[1], cfg.class_distribution)
+    p_gen = class_distribution(generated[1], config.class_distribution)
     if paired:
-        out["kl"] = kl_divergence(p_gen, class_distribution(reference[1], cfg.class_distribution))
-    out["is"], out["is_std"] = inception_score(p_gen, cfg.is_splits, cfg.seed)
+        out["kl"] = kl_divergence(p_gen, class_distribution(reference[1], config.class_distribution))
+    out["is"], out["is_std"] = inception_score(p_gen, config.is_splits, config.seed)
     return out
 
 
@@ -134,8 +133,5 @@ def evaluate_set(generated_wavs: Sequence[np.ndarray], reference_wavs: Sequence[
     prompt); IS is of the generated set alone. ``backbone`` overrides ``config.backbone``.
     """
     cfg = dataclasses.replace(config or EvaluationConfig(), **({"backbone": backbone} if backbone else {}))
-    if paired and len(generated_wavs) != len(reference_wavs):
-        raise ValueError(f"paired evaluation needs as many generated as reference clips "
-                         f"({len(generated_wavs)} vs {len(reference_wavs)}); pass paired=False to skip KL")
     return set_scores(clip_features(generated_wavs, cfg, sample_rate), clip_features(reference_wavs, cfg, sample_rate),
                       cfg, paired)

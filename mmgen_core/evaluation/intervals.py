@@ -11,7 +11,6 @@ from typing import Sequence
 import numpy as np
 from scipy import stats
 
-VERDICTS = ("reproduced", "contradicted", "inconclusive")
 VERDICT_RULE = ("Verdict rule (one for every claim): each effect is signed so that a positive value is the paper's "
                 "direction; *reproduced* when its 95% interval excludes zero above, *contradicted* when it excludes "
                 "zero below, *inconclusive* otherwise.")
@@ -78,11 +77,15 @@ def centred_interval(point: float, replicates: Sequence[float], confidence: floa
     return float(point + low), float(point + high)
 
 
-def bootstrap_draws(n_clips: int, n_train: int, n_boot: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """The resampling plan of a two-level bootstrap: ``(n_boot, n_clips)`` clip indices and ``(n_boot, n_train)``
-    training-seed indices, both drawn with replacement (the same plan for every system: paired comparisons)."""
-    if n_clips < 2 or n_train < 1 or n_boot < 2:
-        raise ValueError(f"a bootstrap needs >= 2 clips, >= 1 training seed and >= 2 resamples "
-                         f"(got {n_clips}, {n_train}, {n_boot})")
-    rng = np.random.default_rng(seed)
-    return rng.integers(0, n_clips, (n_boot, n_clips)), rng.integers(0, n_train, (n_boot, n_train))
+def bootstrap_draws(n_clips: int, n_boot: int, seed: int = 0) -> np.ndarray:
+    """``(n_boot, n_clips)`` clip indices drawn with replacement: one plan shared by every compared system, so
+    their differences are paired over clips."""
+    if n_clips < 2 or n_boot < 2:
+        raise ValueError(f"a bootstrap needs >= 2 clips and >= 2 resamples (got {n_clips}, {n_boot})")
+    return np.random.default_rng(seed).integers(0, n_clips, (n_boot, n_clips))
+
+
+def seed_draws(rng: np.random.Generator, n_train: int, n_boot: int) -> np.ndarray:
+    """``(n_boot, n_train)`` training-seed indices drawn with replacement: the second level of the bootstrap
+    (independent per system: training runs of two systems are not paired)."""
+    return rng.integers(0, n_train, (n_boot, n_train))

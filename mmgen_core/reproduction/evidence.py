@@ -15,7 +15,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from mmgen_core.evaluation.audio_metrics import fad_inf, kid_value
-from mmgen_core.evaluation.intervals import Effect, bootstrap_draws, centred_interval
+from mmgen_core.evaluation.intervals import Effect, bootstrap_draws, centred_interval, seed_draws
 
 SET_METRICS = ("fad_inf", "kid")  # distances of a whole set of clips to its references
 
@@ -85,15 +85,15 @@ def bootstrap(systems: dict[str, Measured], refs: Sequence[np.ndarray], metrics:
     bad = [name for name, m in systems.items() if m.shape[2] != n_clips]
     if bad:
         raise ValueError(f"systems {bad} are not measured on the {n_clips} reference clips")
-    clip_draws, _ = bootstrap_draws(n_clips, 1, n_boot, seed)
+    clip_draws = bootstrap_draws(n_clips, n_boot, seed)
     rng = np.random.default_rng(seed + 1)
     point, reps = {}, {}
     for name, m in tqdm(systems.items(), desc="bootstrap", disable=not progress):
         n_train = m.shape[0]
-        seed_draws = rng.integers(0, n_train, (n_boot, n_train))
+        seeds = seed_draws(rng, n_train, n_boot)
         for metric in metrics:
             if metric not in SET_METRICS and metric not in m.values:
                 continue
             point[name, metric] = statistic(m, metric, refs, np.arange(n_clips), np.arange(n_train))
-            reps[name, metric] = np.array([statistic(m, metric, refs, c, s) for c, s in zip(clip_draws, seed_draws)])
+            reps[name, metric] = np.array([statistic(m, metric, refs, c, s) for c, s in zip(clip_draws, seeds)])
     return Bootstrap(point, reps, {name: m.describe() for name, m in systems.items()}, confidence)

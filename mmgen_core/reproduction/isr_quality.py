@@ -55,8 +55,8 @@ def rank_correlation(x: Sequence[float], y: Sequence[float]) -> tuple[float, flo
     return float(res.statistic), float(res.pvalue)
 
 
-def rank_effect(x: Sequence[float], y: Sequence[float], name: str, n_boot: int = 1000, seed: int = 0,
-                confidence: float = 0.95) -> Effect | None:
+def rank_effect(x: Sequence[float], y: Sequence[float], name: str, what: str = "points", n_boot: int = 1000,
+                seed: int = 0, confidence: float = 0.95) -> Effect | None:
     """Spearman ρ(x, y) with a bootstrap interval over the points (resamples without two distinct values on
     either side are dropped); None with fewer than 4 points or nothing to rank."""
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
@@ -66,7 +66,7 @@ def rank_effect(x: Sequence[float], y: Sequence[float], name: str, n_boot: int =
     rng = np.random.default_rng(seed)
     reps = [rank_correlation(x[i], y[i])[0] for i in rng.integers(0, len(x), (n_boot, len(x)))]
     low, high = centred_interval(rho, reps, confidence)
-    return Effect(name, rho, max(-1.0, low), min(1.0, high), f"{len(x)} distinct (ISR, generation) points")
+    return Effect(name, rho, max(-1.0, low), min(1.0, high), f"{len(x)} {what}")
 
 
 def isr_effect(isr: pd.DataFrame, quality: str = "fad_inf") -> tuple[Effect | None, str]:
@@ -77,4 +77,5 @@ def isr_effect(isr: pd.DataFrame, quality: str = "fad_inf") -> tuple[Effect | No
     n_gen = int(isr["generation"].nunique())
     note = (f"{len(isr)} retrieval configurations retrieved {n_gen} distinct sets of melodies for the test captions "
             f"({len(points)} distinct (ISR, {quality}) points)")
-    return rank_effect(points["isr"], -points[quality], f"Spearman ρ(ISR, −{quality})"), note
+    return (rank_effect(points["isr"], -points[quality], f"Spearman ρ(ISR, −{quality})",
+                        "distinct (ISR, generation) points"), note)

@@ -8,7 +8,7 @@ import pandas as pd
 
 from mmgen_core.alignment.metrics import DIRECTIONS, RECALL_AT, chance_recall, ranks_from_similarity
 from mmgen_core.alignment.stage import AlignmentRun
-from mmgen_core.evaluation.intervals import Effect, bootstrap_draws, centred_interval
+from mmgen_core.evaluation.intervals import Effect, bootstrap_draws, centred_interval, seed_draws
 from mmgen_core.reproduction.paper import PAPER_TABLE2
 
 METRICS = tuple(f"R@{k}" for k in RECALL_AT) + ("mAP@10",)
@@ -72,7 +72,7 @@ def _per_clip(runs: Sequence[AlignmentRun], metric: str) -> np.ndarray:
 
 def _replicates(x: np.ndarray, clips: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Bootstrap means of (seeds, clips) values: the given clip draws, training seeds drawn with replacement."""
-    seeds = rng.integers(0, len(x), (len(clips), len(x)))
+    seeds = seed_draws(rng, len(x), len(clips))
     return np.array([x[s][:, c].mean() for c, s in zip(clips, seeds)])
 
 
@@ -87,7 +87,7 @@ def alignment_effect(two_modal: Sequence[AlignmentRun], tri_modal: Sequence[Alig
     a, b = _per_clip(tri_modal, metric), _per_clip(two_modal, metric)
     if a.shape[1] != b.shape[1]:
         raise ValueError(f"the two models were scored on different test sets ({a.shape[1]} vs {b.shape[1]} clips)")
-    clips, _ = bootstrap_draws(a.shape[1], 1, n_boot, seed)
+    clips = bootstrap_draws(a.shape[1], n_boot, seed)
     rng = np.random.default_rng(seed + 1)
     point = float(a.mean() - b.mean())
     low, high = centred_interval(point, _replicates(a, clips, rng) - _replicates(b, clips, rng), confidence)
@@ -104,7 +104,7 @@ def retrieval_summary(runs: dict[str, Sequence[AlignmentRun]], n_boot: int = 100
         row = {"model": variant_label(group[0])}
         for metric in ("R@1", "mAP@10"):
             x = _per_clip(group, metric)
-            clips, _ = bootstrap_draws(x.shape[1], 1, n_boot, seed)
+            clips = bootstrap_draws(x.shape[1], n_boot, seed)
             est = float(x.mean())
             low, high = centred_interval(est, _replicates(x, clips, np.random.default_rng(seed + 1)), confidence)
             row[f"A↔T {metric}"] = f"{est:.3f} [{low:.3f}, {high:.3f}]"
