@@ -1,9 +1,10 @@
 """GPU check (`make test-gpu`, `.ci/gpu`): one full-size (``paper`` profile) training step of every
 model and one sampling pass, on CUDA, with time and peak GPU memory; written to results/gpu/.
 
-Models are built at the paper's sizes with random weights and random inputs of the paper's shapes:
-this measures the code path, speed and memory on the GPU, not quality. Where the paper's text model
-(a local RoBERTa folder) is absent, the aligner uses the shipped MiniLM text tower and says so.
+Models are built at the paper's sizes with random weights and random inputs of the paper's shapes
+(:mod:`mmgen_core.dry_run`): this measures the code path, speed and memory on the GPU, not quality. Where the
+paper's text model (a local RoBERTa folder) is absent, the aligner's text tower is RoBERTa-base's shape with
+random weights, and the table says so.
 Without a CUDA GPU it prints why and exits 0.
 
 Run: `python benchmarks/gpu_check.py [--profile paper] [--steps 3]`.
@@ -21,57 +22,18 @@ import numpy as np
 import pandas as pd
 import torch
 
-from mmgen_core.alignment.config import AlignmentConfig, resolve_variant
-from mmgen_core.alignment.features import SplitData
-from mmgen_core.alignment.model import CLMP
-from mmgen_core.alignment.towers import VOCAB_SIZE
-from mmgen_core.alignment.train import alignment_loop, alignment_loss_fn
-from mmgen_core.audio import SAMPLE_RATE, clip_frames, mels_of
+from mmgen_core.audio import clip_frames
 from mmgen_core.checkpoints import seed_everything
 from mmgen_core.compute import ComputeConfig
 from mmgen_core.config import load_profile, project_root
 from mmgen_core.decoder import Decoder, VAEConfig, Vocoder, VocoderConfig, build_hifigan, build_vae
-from mmgen_core.decoder.vae import vae_loop, vae_loss_fn
-from mmgen_core.decoder.vocoder import vocoder_loop, vocoder_loss_fn
 from mmgen_core.diffusion import DiffusionConfig, build_unet, sample_latents
-from mmgen_core.diffusion.conditioning import ConditionData, cond_dim, roll_channels
-from mmgen_core.diffusion.train import diffusion_loss_fn, unet_loop
+from mmgen_core.diffusion.conditioning import cond_dim, roll_channels
+from mmgen_core.dry_run import dry_run_jobs
 from mmgen_core.pipeline import GenerationConfig
 from mmgen_core.pipeline.experiments import LONG_CLIP_SECONDS
 from mmgen_core.reporting import save_table
 from mmgen_core.training import train
-
-
-def _aligner_job(profile, n: int, rng: np.random.Generator):
-    cfg = resolve_variant(profile.section("alignment", AlignmentConfig), "trimodal")
-    note = ""
-    if not (project_root() / cfg.text_model).exists() and cfg.text_model not in ("minilm",):
-        note = f"text tower MiniLM ({cfg.text_model} absent)"
-        cfg = replace(cfg, text_model="minilm", text_pooling="mean")
-    clip_s = profile.section("data")["clip_seconds"]
-    model = CLMP(cfg, clip_s)
-    wavs = [rng.standard_normal(int(clip_s * SAMPLE_RATE)).astype(np.float32) * 0.1 for _ in range(n)]
-    ids = torch.from_numpy(rng.integers(0, VOCAB_SIZE, (n, 1000)))
-    data = SplitData([str(i) for i in range(n)], model.audio.features(wavs), [["a fast folk tune"]] * n, ids, None)
-    return "aligner", model, alignment_loss_fn(model, data, 0, n, 1), alignment_loop(cfg, 1), n, note
-
-
-def _jobs(profile, rng: np.random.Generator):
-    vae_cfg, voc_cfg = profile.section("vae", VAEConfig), profile.section("vocoder", VocoderConfig)
-    diff = profile.section("diffusion", DiffusionConfig)
-    frames = clip_frames(profile.section("data")["clip_seconds"])
-    wavs = torch.from_numpy(rng.standard_normal((8, frames * 160)).astype(np.float32) * 0.1)
-    mels = mels_of(wavs)
-    yield _aligner_job(profile, profile.section("alignment", AlignmentConfig).batch_size, rng)
-    yield "VAE", build_vae(vae_cfg), vae_loss_fn(mels, vae_cfg), vae_loop(vae_cfg), vae_cfg.batch_size, ""
-    yield ("vocoder", build_hifigan(voc_cfg, mels), vocoder_loss_fn(wavs, mels, voc_cfg), vocoder_loop(voc_cfg),
-           voc_cfg.batch_size, "")
-    mode, t = "mmgen+roll", frames // 4
-    data = ConditionData(latents=torch.randn(16, vae_cfg.latent_channels, t, 16),
-                         rolls=torch.rand(16, roll_channels(diff.roll), t, 16), query=torch.randn(16, diff.embed_dim),
-                         melody=torch.randn(16, diff.embed_dim), item=torch.arange(16))
-    yield ("UNet (mmgen+roll)", build_unet(diff, mode, vae_cfg.latent_channels), diffusion_loss_fn(data, diff, mode),
-           unet_loop(diff), diff.batch_size, "")
 
 
 def _reset_peak(dev: torch.device) -> None:
@@ -107,20 +69,20 @@ def main(argv: list[str] | None = None) -> int:
            if dev.type == "cuda" else "the CPU")
     print(f"[mmgen] GPU check on {gpu}, profile {profile.name}, {compute.label(dev)}", flush=True)
     rng, rows = np.random.default_rng(0), []
-    for name, model, loss_fn, loop, bs, note in _jobs(profile, rng):
+    for job in dry_run_jobs(profile, rng):
         seed_everything(0)
         _reset_peak(dev)
-        loop = replace(loop, steps=args.steps, warmup_steps=0, log_every=1, eval_every=0, checkpoint_every=10**9)
+        loop = replace(job.loop, steps=args.steps, warmup_steps=0, log_every=1, eval_every=0, checkpoint_every=10**9)
         with tempfile.TemporaryDirectory() as tmp:
             t0 = time.perf_counter()
-            res = train(model, loss_fn, loop, tmp, batch_size=bs, compute=compute, progress=False)
+            res = train(job.model, job.loss_fn, loop, tmp, batch_size=job.batch_size, compute=compute, progress=False)
             _sync(dev)
         dt = (time.perf_counter() - t0) / args.steps
-        rows.append({"model": name, "what": f"train step, batch {bs}", "seconds": dt,
+        rows.append({"model": job.name, "what": f"train step, batch {job.batch_size}", "seconds": dt,
                      "samples/s": res.samples_per_s, "peak GPU GiB": _peak_gib(dev),
-                     "note": note})
+                     "note": job.note})
         print(rows[-1], flush=True)
-        model.cpu()
+        job.model.cpu()
     diff, vae_cfg = profile.section("diffusion", DiffusionConfig), profile.section("vae", VAEConfig)
     unet = build_unet(diff, "mmgen+roll", vae_cfg.latent_channels).to(dev).eval()
     compute.prepare(unet, dev, compile=False)

@@ -21,6 +21,7 @@ from mmgen_core.melody.extract import extract_notes
 from mmgen_core.melody.notes import MelodyError, save_midi
 from mmgen_core.melody.tokens import notes_to_text
 from mmgen_core.notebooks import run_notebooks
+from mmgen_core.pipeline.official import OfficialRelease
 from mmgen_core.pipeline.pipeline import (
     AUDIO_SUFFIXES,
     CONFIG_FILE,
@@ -50,7 +51,9 @@ def _parser() -> argparse.ArgumentParser:
                    "denoised in windows of the training clip's length, repeating a retrieved melody")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                   help="override a profile value, e.g. --set generation.pretrained=DIR (repeatable)")
+                   help="override a profile value, e.g. --set generation.pretrained=DIR (repeatable); DIR is a saved "
+                   "pipeline or the authors' release (mmgen-diffusion-checkpoint.ckpt, mmgen-clmp.pt, melody.npy, "
+                   "melody.faiss)")
     return p
 
 
@@ -93,10 +96,16 @@ def generate_main(argv: Sequence[str]) -> int:
     overrides = {k: v for k, v in dict(sampler=a.sampler, steps=a.steps, guidance=a.guidance,
                                         candidates=a.candidates, seconds=a.seconds).items() if v is not None}
     try:
+        mode = {"mode": a.mode} if a.mode else {}
         if a.pipeline:
-            pipe = MMGenPipeline.from_pretrained(a.pipeline, **overrides, **({"mode": a.mode} if a.mode else {}))
+            pipe = MMGenPipeline.from_pretrained(a.pipeline, **overrides, **mode)
         else:
-            pipe = Stages(load_profile(a.profile, _overrides(a.overrides)), train_missing=False, progress=False).pipeline(a.mode, **overrides)
+            profile = load_profile(a.profile, _overrides(a.overrides))
+            pretrained = profile.section("generation").get("pretrained")
+            if pretrained and OfficialRelease.holds(pretrained):  # the authors' release, converted on the fly
+                pipe = MMGenPipeline.from_official(pretrained, profile, **overrides, **mode)
+            else:
+                pipe = Stages(profile, train_missing=False, progress=False).pipeline(a.mode, **overrides)
         out = pipe(a.text, audio=a.audio, melody=melody, seed=a.seed)
     except (CheckpointError, AudioError, MelodyError, FileNotFoundError) as exc:
         print(f"mmgen generate: error: {exc}", file=sys.stderr)

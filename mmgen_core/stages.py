@@ -19,6 +19,7 @@ from mmgen_core.alignment.stage import AlignmentRun, load_or_train_alignment
 from mmgen_core.compute import ComputeConfig
 from mmgen_core.config import Profile
 from mmgen_core.data.config import DataConfig
+from mmgen_core.data.fractions import check_fraction, train_fraction
 from mmgen_core.data.manifest import Manifest
 from mmgen_core.data.stage import get_dataset
 from mmgen_core.decoder.decoder import Decoder
@@ -136,6 +137,23 @@ class Stages:
         """These stages with UNets of another training seed (same data, decoder, aligner, database, conditions)."""
         other = copy.copy(self)
         other.unet_seed, other._unets = seed, {}
+        return other
+
+    def with_train_fraction(self, fraction: float, seed: int | None = None) -> "Stages":
+        """These stages on a nested, seeded fraction of the training split (the small-data experiment,
+        :func:`~mmgen_core.data.fractions.train_fraction`): the aligner, melody database, training conditions and
+        UNets are trained on that fraction only, each in its own artifact folder (keyed by the fraction); the
+        decoder is shared, as a pretrained VAE and vocoder would be, and validation and test clips are the same.
+        Fraction 1 is these stages themselves (today's artifacts, keys unchanged)."""
+        if check_fraction(fraction) == 1.0:
+            return self
+        subset = train_fraction(self.dataset, fraction, self.profile.seed if seed is None else seed)
+        other = copy.copy(self)
+        other.__dict__["_decoder"] = self._decoder  # the whole data's decoder, built first if missing
+        other.__dict__["dataset"] = subset
+        for name in ("database", "conditions", "melody_notes"):
+            other.__dict__.pop(name, None)
+        other._runs, other._unets = {}, {}
         return other
 
     @property

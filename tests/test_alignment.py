@@ -300,3 +300,28 @@ def test_masked_melody_tower_is_the_mean_over_real_tokens():
     with torch.no_grad():
         pooled = torch.stack([e.mean(0) for e in _real_token_embeddings(tower, ids)])
         torch.testing.assert_close(tower(ids), tower.mlp(pooled), rtol=1e-4, atol=1e-5)
+
+
+def test_melody_layout_reaches_the_ids_and_keys_only_when_not_the_default(manifest, tmp_path):
+    from mmgen_core.alignment import TransformerMelody, alignment_dir
+    from mmgen_core.melody import text_to_ids
+
+    with pytest.raises(ValueError, match="melody_layout"):
+        AlignmentConfig(melody_layout="numeric")
+    text = notes_to_text([Note(60 + j, 0.5 * j, 0.5 * j + 0.4) for j in range(4)])
+    official = melody_ids([text], "official")[0].numpy()
+    assert np.array_equal(official, text_to_ids(text, layout="official"))
+    assert not np.array_equal(official, melody_ids([text])[0].numpy())  # the default is the "mmgen" layout
+    # the default adds nothing to the aligner's key (today's folders stay valid); the official layout has its own
+    cfg = AlignmentConfig(modalities="atm")
+    base = alignment_dir(cfg, manifest, tmp_path, 0).path.name
+    assert base == alignment_dir(replace(cfg, melody_layout="mmgen"), manifest, tmp_path, 0).path.name
+    assert base != alignment_dir(replace(cfg, melody_layout="official"), manifest, tmp_path, 0).path.name
+    # the note-level tower counts the same 4 notes in both layouts (the official one has no | after the last)
+    for layout in ("mmgen", "official"):
+        tower = TransformerMelody(16, 1, 2, 0.0, layout).eval()
+        seen = []
+        tower.pos.register_forward_hook(lambda mod, inp, out: seen.append(inp[0].numel()))
+        with torch.no_grad():
+            tower(melody_ids([text], layout))
+        assert seen == [4], layout

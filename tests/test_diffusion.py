@@ -100,6 +100,22 @@ def test_classifier_free_guidance_forms():
         guided_noise(unet, x, t, c, r, 3.0, "other")
 
 
+def test_guidance_against_a_given_null_condition():
+    torch.manual_seed(0)
+    unet = build_unet(CFG, "mmgen").eval()
+    d = _data()
+    x, t, c = d.latents[:2], torch.tensor(10), condition("mmgen", d.query[:2], d.melody[:2])
+    null = torch.randn(1, c.shape[1])
+    with torch.no_grad():
+        eps_c, eps_n = predict_noise(unet, x, t, c, None), predict_noise(unet, x, t, null.expand_as(c), None)
+        torch.testing.assert_close(guided_noise(unet, x, t, c, None, 3.0, null=null), eps_n + 3 * (eps_c - eps_n),
+                                   rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(guided_noise(unet, x, t, c, None, 3.0, null=torch.zeros(1, c.shape[1])),
+                                   guided_noise(unet, x, t, c, None, 3.0), rtol=1e-5, atol=1e-6)
+        assert not torch.allclose(guided_noise(unet, x, t, c, None, 3.0, null=null),
+                                  guided_noise(unet, x, t, c, None, 3.0), atol=1e-4)
+
+
 @pytest.mark.parametrize("sampler", ["ddim", "dpm", "dpm-sde"])
 def test_samplers_are_seeded(sampler):
     unet = build_unet(CFG, "mmgen+roll").eval()

@@ -4,6 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
+from mmgen_core.melody.tokens import DEFAULT_LAYOUT, LAYOUTS
+
 JOINT_DIM = 512
 MELODY_TOWERS = ("official", "mean", "transformer")
 MODALITIES = ("audio", "text", "melody")
@@ -29,7 +31,8 @@ class AlignmentConfig:
     audio_depths: list[int] = field(default_factory=lambda: [1, 1, 1])
     audio_heads: list[int] = field(default_factory=lambda: [2, 4, 8])
     audio_dropout: float = 0.0
-    # text tower: "minilm" (shipped weights) or a local folder (e.g. roberta-base)
+    # text tower: "minilm" (shipped weights), a local folder (e.g. roberta-base) or "roberta-base-random"
+    # (RoBERTa-base's shape with random weights: paper-size dry runs, see mmgen_core.dry_run)
     text_model: str = "minilm"
     text_pooling: str = "mean"  # mean (sentence-transformers) | pooler (RoBERTa/CLAP)
     text_trainable: bool = False  # False: frozen encoder, pooled features cached once per run
@@ -40,6 +43,9 @@ class AlignmentConfig:
     melody_layers: int = 1
     melody_heads: int = 4
     melody_dropout: float = 0.1
+    # melody ids: "mmgen" (numeric token order, `|` after every note: our from-scratch models) or "official"
+    # (the authors' re_index.json vocabulary, `|` between notes: wherever ids meet their data or weights)
+    melody_layout: str = DEFAULT_LAYOUT
     # optimisation (official: Adam, lr 1e-5, warmup 3200 then cosine)
     batch_size: int = 32
     epochs: int = 30
@@ -52,7 +58,8 @@ class AlignmentConfig:
     log_every: int = 5
     compare: list[str] = field(default_factory=lambda: ["bimodal", "trimodal"])
 
-    UNKEYED: ClassVar[tuple[str, ...]] = ("compare", "log_every", "checkpoint_every")  # change no trained weights
+    # change no trained weights (melody_layout is keyed by alignment_dir, only when it is not the default)
+    UNKEYED: ClassVar[tuple[str, ...]] = ("compare", "log_every", "checkpoint_every", "melody_layout")
 
     def __post_init__(self) -> None:
         if self.modalities not in ("atm", "at"):
@@ -60,6 +67,8 @@ class AlignmentConfig:
                              f"not {self.modalities!r}")
         if self.melody_tower not in MELODY_TOWERS:
             raise ValueError(f"alignment.melody_tower must be one of {MELODY_TOWERS}, not {self.melody_tower!r}")
+        if self.melody_layout not in LAYOUTS:
+            raise ValueError(f"alignment.melody_layout must be one of {sorted(LAYOUTS)}, not {self.melody_layout!r}")
         if self.text_pooling not in ("mean", "pooler"):
             raise ValueError(f"alignment.text_pooling must be 'mean' or 'pooler', not {self.text_pooling!r}")
         unknown = [v for v in self.compare if v not in VARIANTS]

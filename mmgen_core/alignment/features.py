@@ -5,6 +5,7 @@ notebook trains several); a frozen text encoder's pooled caption features are ca
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -13,6 +14,7 @@ import torch
 from mmgen_core.alignment.model import CLMP
 from mmgen_core.alignment.towers import melody_ids
 from mmgen_core.audio.io import load_audio
+from mmgen_core.data.fractions import subset_key
 from mmgen_core.data.manifest import Manifest
 
 _CACHE: dict[tuple, object] = {}
@@ -32,8 +34,11 @@ class SplitData:
 
 
 def manifest_fingerprint(manifest: Manifest) -> str:
-    """A hash of the manifest file: artifacts keyed by it rebuild when the data change."""
-    return hashlib.sha1(manifest.path.read_bytes()).hexdigest()[:12]
+    """A hash of the manifest file (and of the training fraction a :class:`~mmgen_core.data.fractions.TrainFraction`
+    keeps): features cached under it are recomputed when the data change."""
+    subset = subset_key(manifest)
+    extra = json.dumps(subset, sort_keys=True).encode() if subset else b""
+    return hashlib.sha1(manifest.path.read_bytes() + extra).hexdigest()[:12]
 
 
 def _cached(key: tuple, make):
@@ -49,12 +54,12 @@ def _audio_features(model: CLMP, manifest: Manifest, items, batch_size: int = 64
     return torch.cat(chunks)
 
 
-def _melodies(items) -> torch.Tensor:
+def _melodies(items, layout: str) -> torch.Tensor:
     missing = [it.id for it in items if not it.melody]
     if missing:
         raise ValueError(f"items without melody tokens: {missing[:5]} (… {len(missing)} in all); rebuild the dataset "
                          "so that every clip has extracted melody tokens")
-    return melody_ids([it.melody for it in items])
+    return melody_ids([it.melody for it in items], layout)
 
 
 def _text_features(model: CLMP, captions: list[list[str]]) -> list[torch.Tensor]:
@@ -75,7 +80,7 @@ def prepare_split(model: CLMP, manifest: Manifest, split: str) -> SplitData:
     if not cfg.text_trainable and items:
         text_key = base + ("text", cfg.text_model, cfg.text_pooling, cfg.text_max_tokens)
         text = _cached(text_key, lambda: _text_features(model, captions))
-    melody = _melodies(items) if items else torch.zeros(0, dtype=torch.long)
+    melody = _melodies(items, cfg.melody_layout) if items else torch.zeros(0, dtype=torch.long)
     return SplitData([it.id for it in items], audio, captions, melody, text)
 
 

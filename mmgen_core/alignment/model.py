@@ -91,7 +91,7 @@ class CLMP(nn.Module):
             raise ValueError("this is the two-modal (audio–text) model: it has no melody tower; "
                              "use variant 'trimodal'")
         self.eval()
-        ids = melodies if isinstance(melodies, torch.Tensor) else melody_ids(melodies)
+        ids = melodies if isinstance(melodies, torch.Tensor) else melody_ids(melodies, self.cfg.melody_layout)
         chunks = [self.melody_proj(self.melody(ids[i:i + batch_size].to(self.device)))
                   for i in range(0, len(ids), batch_size)]
         return torch.cat(chunks)

@@ -26,7 +26,9 @@ from mmgen_core.checkpoints import (
     seed_everything,
 )
 from mmgen_core.compute import ComputeConfig
+from mmgen_core.data.fractions import subset_key
 from mmgen_core.data.manifest import SPLITS, Manifest
+from mmgen_core.melody.tokens import DEFAULT_LAYOUT
 
 
 def load_trained(model: CLMP, path: str | Path) -> CLMP:
@@ -53,8 +55,12 @@ class AlignmentRun:
 
 
 def alignment_dir(cfg: AlignmentConfig, manifest: Manifest, artifacts: Path, seed: int) -> StageDir:
-    """A variant's folder: keyed by its resolved config (less logging and the compare list), the seed and the data."""
+    """A variant's folder: keyed by its resolved config (less logging and the compare list), the seed and the data
+    (and the training fraction, for a :class:`~mmgen_core.data.fractions.TrainFraction`)."""
     extra = {"tower_padding": "zero"} if cfg.uses_melody and cfg.melody_tower == "official" else {}
+    if cfg.uses_melody and cfg.melody_layout != DEFAULT_LAYOUT:
+        extra["melody_layout"] = cfg.melody_layout  # other ids, other weights; the default keeps today's keys
+    extra.update(subset_key(manifest))  # a training fraction (the small-data experiment); {} for the whole data
     return stage_dir(artifacts, "alignment", cfg, upstream=[manifest.root], seed=seed, **extra)
 
 

@@ -14,9 +14,10 @@ from mmgen_core.alignment.config import JOINT_DIM, AlignmentConfig
 from mmgen_core.audio.frontend import AUDIOLDM_MEL, log_mel
 from mmgen_core.audio.io import SAMPLE_RATE, fit_length
 from mmgen_core.config import project_root
-from mmgen_core.melody.tokens import IDS_PER_NOTE, MAX_LEN, PAD, VOCAB_SIZE, text_to_ids
+from mmgen_core.melody.tokens import DEFAULT_LAYOUT, IDS_PER_NOTE, MAX_LEN, PAD, VOCAB_SIZE, get_layout, text_to_ids
 
 MAX_NOTES = (MAX_LEN - 1) // IDS_PER_NOTE  # 166 notes fit the official 1000-id window
+RANDOM_ROBERTA = "roberta-base-random"  # alignment.text_model: RoBERTa-base's shape, random weights (dry runs)
 
 
 def _local_dir(path: str, what: str, key: str) -> Path:
@@ -37,6 +38,15 @@ def text_model_dir(name: str) -> Path:
 
         return Path(get_model_path())
     return _local_dir(name, "text model (transformers)", "text_model")
+
+
+def random_roberta():
+    """RoBERTa-base's shape (its config.json) with random weights, and the shipped MiniLM tokenizer: the paper's
+    text tower at full size with nothing downloaded (MiniLM's 30,522 WordPiece ids fit RoBERTa's 50,265 rows)."""
+    from transformers import AutoTokenizer, RobertaConfig, RobertaModel
+
+    return (AutoTokenizer.from_pretrained(text_model_dir("minilm")),
+            RobertaModel(RobertaConfig(max_position_embeddings=514, type_vocab_size=1, layer_norm_eps=1e-5)))
 
 
 def check_captions(texts: Sequence[str]) -> list[str]:
@@ -150,9 +160,12 @@ class TextTower(nn.Module):
         super().__init__()
         from transformers import AutoModel, AutoTokenizer
 
-        folder = text_model_dir(cfg.text_model)
-        self.tokenizer = AutoTokenizer.from_pretrained(folder)
-        self.encoder = AutoModel.from_pretrained(folder)
+        if cfg.text_model == RANDOM_ROBERTA:
+            self.tokenizer, self.encoder = random_roberta()
+        else:
+            folder = text_model_dir(cfg.text_model)
+            self.tokenizer = AutoTokenizer.from_pretrained(folder)
+            self.encoder = AutoModel.from_pretrained(folder)
         self.pooling, self.max_tokens = cfg.text_pooling, cfg.text_max_tokens
         self.dim = int(self.encoder.config.hidden_size)
         self.encoder.requires_grad_(cfg.text_trainable)
@@ -219,8 +232,9 @@ class TransformerMelody(nn.Module):
     than at the token level, so attention costs ~36× less — what makes it trainable on a CPU.
     """
 
-    def __init__(self, width: int, layers: int, heads: int, dropout: float):
+    def __init__(self, width: int, layers: int, heads: int, dropout: float, layout: str = DEFAULT_LAYOUT):
         super().__init__()
+        self.bar_after_last = get_layout(layout).bar_after_last  # "mmgen" ends each note with |, "official" not the last
         self.pitch, self.duration, self.rest = (nn.Embedding(VOCAB_SIZE, width) for _ in range(3))
         self.pos = nn.Embedding(MAX_NOTES, width)
         layer = nn.TransformerEncoderLayer(width, heads, 4 * width, dropout=dropout, activation="gelu",
@@ -230,7 +244,8 @@ class TransformerMelody(nn.Module):
         self.dim = width
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        n_notes = (((ids != PAD).sum(1) - 1) // IDS_PER_NOTE).clamp(min=1)  # <s>, then 6 ids per note
+        # <s>, then 6 ids per note (5 for the last in the official layout): n = (real ids − [| after the last]) // 6
+        n_notes = (((ids != PAD).sum(1) - int(self.bar_after_last)) // IDS_PER_NOTE).clamp(min=1)
         n = int(n_notes.max())  # padding only trails: cut the window to the longest melody
         notes = ids[:, 1:1 + n * IDS_PER_NOTE].reshape(len(ids), n, IDS_PER_NOTE)
         real = torch.arange(n, device=ids.device) < n_notes.unsqueeze(1)
@@ -244,13 +259,15 @@ class TransformerMelody(nn.Module):
 def melody_tower(cfg: AlignmentConfig) -> nn.Module:
     """The melody tower named by ``cfg.melody_tower``."""
     if cfg.melody_tower == "transformer":
-        return TransformerMelody(cfg.melody_width, cfg.melody_layers, cfg.melody_heads, cfg.melody_dropout)
+        return TransformerMelody(cfg.melody_width, cfg.melody_layers, cfg.melody_heads, cfg.melody_dropout,
+                                 cfg.melody_layout)
     return BagOfTokensMelody(masked=cfg.melody_tower == "mean")
 
 
-def melody_ids(melodies: Sequence[str | np.ndarray]) -> torch.Tensor:
-    """(N, 1000) id windows from official token texts or id arrays."""
-    rows = [text_to_ids(m) if isinstance(m, str) else np.asarray(m, dtype=np.int64) for m in melodies]
+def melody_ids(melodies: Sequence[str | np.ndarray], layout: str = DEFAULT_LAYOUT) -> torch.Tensor:
+    """(N, 1000) id windows from official token texts (in the id ``layout``) or id arrays (taken as they are)."""
+    rows = [text_to_ids(m, layout=layout) if isinstance(m, str) else np.asarray(m, dtype=np.int64)
+            for m in melodies]
     for i, r in enumerate(rows):
         if r.shape != (MAX_LEN,) or r.min() < 0 or r.max() >= VOCAB_SIZE:
             raise ValueError(f"melody {i}: expected {MAX_LEN} ids in [0, {VOCAB_SIZE}), got shape {r.shape}")

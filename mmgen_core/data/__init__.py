@@ -1,5 +1,14 @@
 """Datasets: the manifest format, the dataset stage, statistics and sources (notebook 02)."""
 from .config import DataConfig
+from .fractions import (
+    TrainFraction,
+    check_fraction,
+    fraction_ids,
+    fraction_size,
+    fraction_table,
+    subset_key,
+    train_fraction,
+)
 from .manifest import (
     SELECTION_SPLIT,
     SPLITS,
@@ -53,12 +62,17 @@ __all__ = [
     "SPLITS",
     "STYLE_WORDS",
     "SourceRecord",
+    "TrainFraction",
     "Work",
     "assign_splits",
     "build_from_records",
     "build_music21",
+    "check_fraction",
     "dataset_dir",
     "dataset_stats",
+    "fraction_ids",
+    "fraction_size",
+    "fraction_table",
     "get_dataset",
     "hash_str",
     "item_notes",
@@ -73,5 +87,7 @@ __all__ = [
     "require_selection_split",
     "score_parts",
     "segment_starts",
+    "subset_key",
+    "train_fraction",
     "write_caption",
 ]

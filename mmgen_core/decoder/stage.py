@@ -22,6 +22,7 @@ from mmgen_core.audio.frontend import (
     mels_of,
 )
 from mmgen_core.compute import ComputeConfig
+from mmgen_core.data.fractions import subset_key
 from mmgen_core.data.manifest import SELECTION_SPLIT, Manifest, load_clips, require_selection_split
 from mmgen_core.decoder.decoder import Decoder
 from mmgen_core.decoder.vae import MelNorm, VAEConfig, load_vae, train_vae
@@ -53,7 +54,7 @@ def decoder_dir(vae: VAEConfig, vocoder: VocoderConfig, manifest: Manifest, arti
     """The decoder's folder: keyed by the data, the mel front end, what trains the VAE and vocoder, and the seed.
     Checkpoint cadence and the number of clips the vocoder choice is scored on change no trained weights."""
     return stage_dir(artifacts, "decoder", vae, vocoder, upstream=[manifest.root], mel=asdict(AUDIOLDM_MEL), seed=seed,
-                     format=FORMAT)
+                     format=FORMAT, **subset_key(manifest))  # {} for the whole data
 
 
 

@@ -20,8 +20,10 @@ from mmgen_core.diffusion.unet import predict_noise, to_epsilon
 
 
 def guided_noise(unet: UNet2DConditionModel, x: torch.Tensor, t: torch.Tensor | int, cond: torch.Tensor,
-                 roll: torch.Tensor | None, guidance: float, form: str = "official") -> torch.Tensor:
-    """Classifier-free guidance against the null condition (zeros for c and roll).
+                 roll: torch.Tensor | None, guidance: float, form: str = "official",
+                 null: torch.Tensor | None = None) -> torch.Tensor:
+    """Classifier-free guidance against the null condition: ``null`` (one row, e.g. the authors' [u, u] with u the
+    embedding of the empty caption) or zeros (what our UNets see when the condition is dropped); zeros for the roll.
 
     ``official``: ε_u + w(ε_c − ε_u) (the authors' code, AudioLDM). ``paper``: (w+1)ε_c − wε_u,
     which is the official form with w+1. A scale of 1 is the conditional prediction alone.
@@ -32,7 +34,8 @@ def guided_noise(unet: UNet2DConditionModel, x: torch.Tensor, t: torch.Tensor | 
     if scale == 1.0:
         return predict_noise(unet, x, t, cond, roll)
     both_roll = None if roll is None else torch.cat([roll, torch.zeros_like(roll)])
-    eps = predict_noise(unet, torch.cat([x, x]), t, torch.cat([cond, torch.zeros_like(cond)]), both_roll)
+    uncond = torch.zeros_like(cond) if null is None else null.to(cond).expand_as(cond)
+    eps = predict_noise(unet, torch.cat([x, x]), t, torch.cat([cond, uncond]), both_roll)
     eps_c, eps_u = eps.chunk(2)
     return eps_u + scale * (eps_c - eps_u)
 
@@ -94,8 +97,10 @@ def windowed(predict, x: torch.Tensor, roll: torch.Tensor | None, window: int) -
 def sample_latents(unet: UNet2DConditionModel, cfg: DiffusionConfig, cond: torch.Tensor, roll: torch.Tensor | None,
                    latent_frames: int, *, sampler: str = "ddim", steps: int = 100, guidance: float = 3.0,
                    guidance_form: str = "official", eta: float = 1.0, clip: float = 0.0, window: int = 0,
-                   generator: torch.Generator | None = None, progress: bool = True) -> torch.Tensor:
-    """Denoise Gaussian noise into (B, C, latent_frames, 16) latents under ``cond`` (and ``roll``);
+                   generator: torch.Generator | None = None, progress: bool = True,
+                   null_cond: torch.Tensor | None = None) -> torch.Tensor:
+    """Denoise Gaussian noise into (B, C, latent_frames, 16) latents under ``cond`` (and ``roll``), guided against
+    ``null_cond`` (:func:`guided_noise`; None = zeros);
     ``clip`` > 0 keeps every step's predicted clean latent within ±clip (:func:`clip_x0`); ``window`` > 0
     denoises latents longer than ``window`` frames (the training clips') window by window (:func:`windowed`)."""
     sched = make_scheduler(cfg, sampler)
@@ -107,7 +112,8 @@ def sample_latents(unet: UNet2DConditionModel, cfg: DiffusionConfig, cond: torch
     extra = {"eta": eta} if sampler == "ddim" else {}
     for t in tqdm(sched.timesteps, desc=f"{sampler} {steps}", disable=not progress, leave=False):
         x_in = sched.scale_model_input(x, t)
-        out = windowed(lambda xs, rs: guided_noise(unet, xs, t, cond, rs, guidance, guidance_form), x_in, roll, window)
+        out = windowed(lambda xs, rs: guided_noise(unet, xs, t, cond, rs, guidance, guidance_form, null_cond),
+                       x_in, roll, window)
         eps = to_epsilon(out, x_in, sched.alphas_cumprod[int(t)].expand(len(x)), cfg.prediction)
         if clip:
             eps = clip_x0(eps, x, sched.alphas_cumprod[int(t)].to(x), clip)

@@ -32,6 +32,7 @@ from mmgen_core.alignment.stage import AlignmentRun
 from mmgen_core.artifacts import StageDir, keyed_fields, stage_dir
 from mmgen_core.checkpoints import CheckpointError
 from mmgen_core.compute import FP32_EAGER, ComputeConfig
+from mmgen_core.data.fractions import subset_key
 from mmgen_core.data.manifest import Manifest
 from mmgen_core.decoder.decoder import Decoder
 from mmgen_core.decoder.stage import DecoderReport
@@ -54,7 +55,7 @@ def conditions_dir(cfg: DiffusionConfig, manifest: Manifest, decoder_folder: str
     they read (the melody database only when r is retrieved, as in the authors' recipe)."""
     upstream = [manifest.root, decoder_folder, alignment_folder] + ([database_folder] if database_folder else [])
     return stage_dir(artifacts, "conditions", {k: getattr(cfg, k) for k in CONDITION_FIELDS}, upstream=upstream,
-                     seed=seed, format=FORMAT)
+                     seed=seed, format=FORMAT, **subset_key(manifest))  # a training fraction: its own rows
 
 
 def unet_dir(cfg: DiffusionConfig, mode: str, conditions: StageDir, artifacts: Path, seed: int) -> StageDir:

@@ -28,8 +28,8 @@ class Note:
 
 
 def order_notes(notes: Iterable[Note], order: str = "onset") -> list[Note]:
-    """``onset``: time order (our default). ``official``: instrument by instrument, as the
-    authors' code concatenates them (a quirk kept for interoperability)."""
+    """``onset``: time order (our default). ``official``: instrument by instrument, each instrument's notes
+    in the given (file) order, as the authors' code concatenates them (a quirk kept for interoperability)."""
     notes = list(notes)
     if order == "onset":
         return sorted(notes, key=lambda n: (n.start, n.pitch, n.end))

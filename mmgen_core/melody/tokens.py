@@ -1,11 +1,17 @@
-"""Melody tokens exactly as the official MMGen code: text form ``<G4>,<114>,<79>|…`` and 655 ids.
+"""Melody tokens as the official MMGen code: text form ``<G4>,<114>,<79>|…`` and two 655-id layouts.
 
 Each note is a triplet (pitch name, duration bin, rest bin). Times are binned on a log scale over
-[−0.3 s, 6.0 s] into 512 bins; rest = this onset − previous offset (negative for overlaps)."""
+[−0.3 s, 6.0 s] into 512 bins; rest = this onset − previous offset (negative for overlaps).
+
+Id layouts (:data:`LAYOUTS`) share the specials ``<s> </s> <unk> , |`` = 0–4 and differ in token order and
+separators: ``mmgen`` (the default) numbers tokens in numeric order and puts ``|`` after every note — only
+for our own from-scratch models; ``official`` is the authors' ``only_index/re_index.json`` (tokens in string
+order) with ``|`` only between notes — use it wherever ids meet the authors' data or weights."""
 from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -24,17 +30,42 @@ BOS, EOS, UNK, COMMA, BAR = range(5)
 PAD = EOS  # the window is padded with </s>; the melody towers treat it as a zero vector
 MAX_LEN = 1000
 IDS_PER_NOTE = 6
-VOCAB: tuple[str, ...] = (
-    SPECIALS
-    + tuple(f"<{b}>" for b in range(N_BINS))
+_TOKENS = (
+    tuple(f"<{b}>" for b in range(N_BINS))
     + tuple(f"<{pc}{o}>" for o in OCTAVES for pc in PITCH_CLASSES)
     + SONG_TOKENS
 )
 
 
-TOKEN_TO_ID = {t: i for i, t in enumerate(VOCAB)}
+@dataclass(frozen=True)
+class Layout:
+    """How melody tokens become ids: the vocabulary order and whether ``|`` also follows the last note."""
+    name: str
+    vocab: tuple[str, ...]
+    bar_after_last: bool
+    token_to_id: dict[str, int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "token_to_id", {t: i for i, t in enumerate(self.vocab)})
+
+
+LAYOUTS = {
+    "mmgen": Layout("mmgen", SPECIALS + _TOKENS, bar_after_last=True),
+    "official": Layout("official", SPECIALS + tuple(sorted(_TOKENS)), bar_after_last=False),
+}
+DEFAULT_LAYOUT = "mmgen"
+VOCAB = LAYOUTS[DEFAULT_LAYOUT].vocab
+TOKEN_TO_ID = LAYOUTS[DEFAULT_LAYOUT].token_to_id
 VOCAB_SIZE = len(VOCAB)  # 655
 assert VOCAB_SIZE == 655 and ZERO_BIN == 79
+assert all(len(lay.vocab) == VOCAB_SIZE and lay.vocab[:len(SPECIALS)] == SPECIALS for lay in LAYOUTS.values())
+
+
+def get_layout(layout: str) -> Layout:
+    """The id layout named ``layout``; a :class:`MelodyError` naming it and the known ones otherwise."""
+    if layout not in LAYOUTS:
+        raise MelodyError(f"unknown melody id layout {layout!r}; choose from {sorted(LAYOUTS)}")
+    return LAYOUTS[layout]
 
 
 def time_to_bin(seconds: float | np.ndarray) -> int | np.ndarray:
@@ -73,12 +104,16 @@ def name_pitch(name: str) -> int:
 
 
 def notes_to_triplets(notes: Iterable[Note], order: str = "onset") -> list[tuple[str, int, int]]:
-    """(pitch name, duration bin, rest bin) per note, in ``order`` ('onset' or 'official')."""
-    out, prev_end = [], None
+    """(pitch name, duration bin, rest bin) per note, in ``order`` ('onset' or 'official').
+
+    As in the authors' code, the ``official`` order restarts the rest with every instrument, so each
+    instrument's first note has rest 0 (bin 79); ``onset`` measures every rest from the note before in time."""
+    out, prev = [], None
     for n in order_notes(notes, order):
-        rest = 0.0 if prev_end is None else n.start - prev_end
+        restart = prev is None or (order == "official" and n.instrument != prev.instrument)
+        rest = 0.0 if restart else n.start - prev.end
         out.append((pitch_name(n.pitch), time_to_bin(n.end - n.start), time_to_bin(rest)))
-        prev_end = n.end
+        prev = n
     return out
 
 
@@ -125,49 +160,64 @@ def text_to_notes(text: str) -> list[Note]:
     return triplets_to_notes(text_to_triplets(text))
 
 
-def triplets_to_ids(triplets: Sequence[tuple[str, int, int]], max_len: int = MAX_LEN) -> np.ndarray:
-    """``<s>`` + 6 ids per note (pitch , dur , rest |), truncated/padded (with ``</s>``) to ``max_len``."""
+def triplets_to_ids(triplets: Sequence[tuple[str, int, int]], max_len: int = MAX_LEN,
+                    layout: str = DEFAULT_LAYOUT) -> np.ndarray:
+    """``<s>`` + pitch , dur , rest per note with ``|`` as the layout puts it, cut/padded (``</s>``) to ``max_len``.
+
+    The cut may fall inside a note, as the authors' window does; they pad with zero vectors, which our
+    melody towers give to the ``</s>`` padding id."""
+    lay = get_layout(layout)
     ids = [BOS]
-    for name, dur, rest in triplets:
-        ids += [TOKEN_TO_ID.get(f"<{name}>", UNK), COMMA, TOKEN_TO_ID[f"<{dur}>"], COMMA,
-                TOKEN_TO_ID[f"<{rest}>"], BAR]
+    for i, (name, dur, rest) in enumerate(triplets):
+        if i and not lay.bar_after_last:
+            ids.append(BAR)
+        ids += [lay.token_to_id.get(f"<{name}>", UNK), COMMA, lay.token_to_id[f"<{dur}>"], COMMA,
+                lay.token_to_id[f"<{rest}>"]]
+        if lay.bar_after_last:
+            ids.append(BAR)
     ids = ids[:max_len]
     return np.array(ids + [PAD] * (max_len - len(ids)), dtype=np.int64)
 
 
-def ids_to_triplets(ids: Sequence[int]) -> list[tuple[str, int, int]]:
+def ids_to_triplets(ids: Sequence[int], layout: str = DEFAULT_LAYOUT) -> list[tuple[str, int, int]]:
     """Inverse of :func:`triplets_to_ids` (stops at padding; drops a truncated last note)."""
+    lay = get_layout(layout)
     ids = list(np.asarray(ids).tolist())
     if ids and ids[0] == BOS:
         ids = ids[1:]
+    need = IDS_PER_NOTE if lay.bar_after_last else IDS_PER_NOTE - 1  # official: no ``|`` after the last note
     out = []
-    for k in range(0, len(ids) - IDS_PER_NOTE + 1, IDS_PER_NOTE):
-        p, c1, d, c2, r, _ = (VOCAB[i] for i in ids[k:k + IDS_PER_NOTE])
+    for k in range(0, len(ids) - need + 1, IDS_PER_NOTE):
+        p, c1, d, c2, r = (lay.vocab[i] for i in ids[k:k + IDS_PER_NOTE - 1])
         if p in SPECIALS or c1 != "," or c2 != ",":
             break
         out.append((p[1:-1], int(d[1:-1]), int(r[1:-1])))
     return out
 
 
-def encode(notes: Iterable[Note], order: str = "onset", max_len: int = MAX_LEN) -> np.ndarray:
-    """Notes → id window (length ``max_len``)."""
-    return triplets_to_ids(notes_to_triplets(notes, order), max_len)
+def encode(notes: Iterable[Note], order: str = "onset", max_len: int = MAX_LEN,
+           layout: str = DEFAULT_LAYOUT) -> np.ndarray:
+    """Notes → id window (length ``max_len``) in ``layout``."""
+    return triplets_to_ids(notes_to_triplets(notes, order), max_len, layout)
 
 
-def decode(ids: Sequence[int]) -> list[Note]:
-    """Id window → notes."""
-    return triplets_to_notes(ids_to_triplets(ids))
+def decode(ids: Sequence[int], layout: str = DEFAULT_LAYOUT) -> list[Note]:
+    """Id window in ``layout`` → notes."""
+    return triplets_to_notes(ids_to_triplets(ids, layout))
 
 
-def text_to_ids(text: str, max_len: int = MAX_LEN) -> np.ndarray:
-    return triplets_to_ids(text_to_triplets(text), max_len)
+def text_to_ids(text: str, max_len: int = MAX_LEN, layout: str = DEFAULT_LAYOUT) -> np.ndarray:
+    """Official text form → id window in ``layout``."""
+    return triplets_to_ids(text_to_triplets(text), max_len, layout)
 
 
-def ids_to_text(ids: Sequence[int]) -> str:
-    return "|".join(f"<{p}>,<{d}>,<{r}>" for p, d, r in ids_to_triplets(ids))
+def ids_to_text(ids: Sequence[int], layout: str = DEFAULT_LAYOUT) -> str:
+    """Id window in ``layout`` → official text form."""
+    return "|".join(f"<{p}>,<{d}>,<{r}>" for p, d, r in ids_to_triplets(ids, layout))
 
 
-def attention_mask(ids: np.ndarray) -> np.ndarray:
-    """1 for real tokens, 0 for padding (``</s>`` after the last note)."""
+def attention_mask(ids: np.ndarray, layout: str = DEFAULT_LAYOUT) -> np.ndarray:
+    """1 for real tokens, 0 for padding (``</s>`` after the last note, the same id in every layout)."""
+    get_layout(layout)
     ids = np.asarray(ids)
     return (ids != PAD).astype(np.int64)

@@ -1,4 +1,5 @@
-"""MMGen end to end: text / audio / melody → music, and the generation experiments (notebook 07)."""
+"""MMGen end to end: text / audio / melody → music, the generation experiments (notebook 07), and the authors'
+released checkpoints (official.py)."""
 from .experiments import (
     LONG_CLIP_SECONDS,
     choose_sampler,
@@ -7,6 +8,14 @@ from .experiments import (
     melody_adherence,
     sampler_sweep,
     time_generation,
+)
+from .official import (
+    OfficialRelease,
+    convert_clmp,
+    convert_hifigan,
+    convert_laion_clap,
+    convert_ldm,
+    read_checkpoint,
 )
 from .pipeline import (
     AUDIO_SUFFIXES,
@@ -28,12 +37,18 @@ __all__ = [
     "LONG_CLIP_SECONDS",
     "MIDI_SUFFIXES",
     "MMGenPipeline",
+    "OfficialRelease",
     "best_candidates",
     "choose_sampler",
+    "convert_clmp",
+    "convert_hifigan",
+    "convert_laion_clap",
+    "convert_ldm",
     "guidance_sweep",
     "load_melody",
     "mean_chroma",
     "melody_adherence",
+    "read_checkpoint",
     "sampler_sweep",
     "score_melodies",
     "time_generation",

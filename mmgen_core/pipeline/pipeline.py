@@ -25,10 +25,13 @@ from mmgen_core.audio.io import (
     SAMPLE_RATE,
     load_audio,
 )
-from mmgen_core.checkpoints import CheckpointError, save_state
+from mmgen_core.checkpoints import CheckpointError, load_weights, save_state
 from mmgen_core.compute import ComputeConfig
+from mmgen_core.config import Profile, load_profile
 from mmgen_core.data.manifest import item_notes
 from mmgen_core.decoder.decoder import Decoder
+from mmgen_core.decoder.vae import VAEConfig, build_vae
+from mmgen_core.decoder.vocoder import Vocoder, VocoderConfig, build_hifigan
 from mmgen_core.diffusion.conditioning import condition, melody_features
 from mmgen_core.diffusion.config import (
     GUIDANCE_FORMS,
@@ -37,11 +40,18 @@ from mmgen_core.diffusion.config import (
     check_mode,
 )
 from mmgen_core.diffusion.sampling import sample_latents
-from mmgen_core.diffusion.unet import load_unet
+from mmgen_core.diffusion.unet import build_unet, load_unet
 from mmgen_core.melody.extract import extract_notes
 from mmgen_core.melody.notes import MelodyError, Note, clip_notes, load_midi, loop_notes
 from mmgen_core.melody.tokens import notes_to_text, text_to_notes
-from mmgen_core.retrieval.index import VectorDB
+from mmgen_core.pipeline.official import (
+    OfficialRelease,
+    convert_ldm,
+    load_official_clmp,
+    official_null_condition,
+    read_checkpoint,
+)
+from mmgen_core.retrieval.index import IndexConfig, VectorDB
 
 MIDI_SUFFIXES = (".mid", ".midi")
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
@@ -146,6 +156,7 @@ class MMGenPipeline:
         self.melody_notes = melody_notes  # database id → exact notes for the roll (None: decode its tokens)
         self.diffusion, self.generation, self.clip_seconds = diffusion, generation, clip_seconds
         self.mode = generation.mode
+        self.null_cond: torch.Tensor | None = None  # guidance's null condition: zeros (ours) or the authors' [u, u]
         self.compute = compute or ComputeConfig()  # device, precision and attention kernel of sampling and decoding
         self.to(self.compute.resolve_device())
 
@@ -237,8 +248,7 @@ class MMGenPipeline:
                                                 None if roll is None else roll[i:i + step], latent_frames,
                                                 sampler=g.sampler, steps=g.steps, guidance=g.guidance,
                                                 guidance_form=g.guidance_form, eta=g.eta, clip=g.clip_x0, window=window,
-                                                generator=gen,
-                                                progress=progress)
+                                                generator=gen, progress=progress, null_cond=self.null_cond)
                                  for i in range(0, len(cond), step)])
             mels = self.decoder.decode(latents[:, :, :latent_frames - tail])
         with self.compute.for_part("vocoder").autocast(self.unet.device):
@@ -294,3 +304,40 @@ class MMGenPipeline:
                      for i, rows in json.loads((folder / NOTES_FILE).read_text()).items()}
         return cls(load_unet(folder), Decoder.from_pretrained(folder), embedder, VectorDB.load(folder / "melody_db"),
                    DiffusionConfig(**meta["diffusion"]), gen, float(meta["clip_seconds"]), compute, notes)
+
+    @classmethod
+    def from_official(cls, folder: str | Path, profile: str | Profile = "paper", compute: ComputeConfig | None = None,
+                      **generation: Any) -> "MMGenPipeline":
+        """The authors' release (:class:`~mmgen_core.pipeline.official.OfficialRelease`) on ``profile``'s models.
+
+        Their UNet conditions on [q, r] by FiLM with no roll: mode ``mmgen``, ε-prediction. The VAE and HiFi-GAN
+        come from the same checkpoint, the CLMP from ``mmgen-clmp.pt`` (RoBERTa's tokenizer and config from the
+        profile's ``alignment.text_model``, a local roberta-base folder). r is the exact top-1 of ``melody.npy``
+        (a flat index over it; their ``melody.faiss`` is only checked against it). The release keeps no notes for
+        its database melodies, so ``Generation.melodies`` of retrieved ones are empty."""
+        prof = profile if isinstance(profile, Profile) else load_profile(profile)
+        gen = GenerationConfig(**{**prof.section("generation"), "pretrained": None, "mode": "mmgen", **generation})
+        if gen.mode != "mmgen":
+            raise CheckpointError(f"{folder}: the authors' UNet is conditioned on [q, r] alone (mode 'mmgen'), "
+                                  f"not {gen.mode!r}")
+        release = OfficialRelease.find(folder)
+        ldm_path = str(release.path("ldm"))
+        ldm = read_checkpoint(ldm_path)
+        clip_seconds = float(prof.section("data")["clip_seconds"])
+        clmp_state, clmp_source = release.clmp_state(ldm)
+        embedder = load_official_clmp(clmp_state, prof.section("alignment", AlignmentConfig), clip_seconds, clmp_source)
+        diffusion = replace(prof.section("diffusion", DiffusionConfig), prediction="epsilon")
+        parts = convert_ldm(ldm, diffusion, ldm_path)
+        vae_cfg = prof.section("vae", VAEConfig)
+        unet, vae, hifigan = (build_unet(diffusion, "mmgen", vae_cfg.latent_channels), build_vae(vae_cfg),
+                              build_hifigan(prof.section("vocoder", VocoderConfig)))
+        for model, state in ((unet, parts.unet), (vae, parts.vae), (hifigan, parts.vocoder)):
+            load_weights(model, state, ldm_path)
+        vae.register_to_config(scaling_factor=parts.scale_factor)
+        vectors = release.melody_vectors()
+        ids = [str(i) for i in range(len(vectors))]
+        pipe = cls(unet, Decoder(vae, Vocoder("hifigan", hifigan.eval())), embedder,
+                   VectorDB.build(vectors, ids, IndexConfig(kind="flat")), diffusion, gen, clip_seconds, compute,
+                   {i: [] for i in ids})
+        pipe.null_cond = official_null_condition(embedder)
+        return pipe

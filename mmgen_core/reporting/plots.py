@@ -1,4 +1,4 @@
-"""Plots the notebooks share: piano rolls and log-mel spectrograms."""
+"""Plots the notebooks share: piano rolls, log-mel spectrograms, ISR against latency and quality, data scaling."""
 from __future__ import annotations
 
 from typing import Any, Sequence
@@ -105,4 +105,61 @@ def plot_isr_latency(df: pd.DataFrame, ax: Any = None, by: str = "isr") -> Any:
     ax.set_xlabel("batched query latency (ms / query, log scale)")
     ax.set_ylabel("ISR" if by == "isr" else "per-item ISR")
     ax.legend(title="index")
+    return ax
+
+
+def _yerr(d: pd.DataFrame, est: str, low: str, high: str) -> np.ndarray:
+    """Error-bar lengths (below, above) of estimates with their interval (NaN → no bar)."""
+    return np.nan_to_num(np.vstack([d[est] - d[low], d[high] - d[est]]).clip(min=0))
+
+
+def plot_isr_quality(table: pd.DataFrame, metric: str, ax: Any = None, by: str = "isr", label_points: bool = True,
+                     title: str | None = None) -> Any:
+    """The ISR claim's evidence: ISR (``by``) on x, a quality ``metric`` on y with its 95% interval, one point per
+    retrieval configuration, one colour per index kind. ``table``: rows of ``reproduction.isr_table`` for one mode
+    (columns ``config``, ``kind``, ``by``, ``metric``, ``metric_low``, ``metric_high``)."""
+    import matplotlib.pyplot as plt
+
+    ax = ax or plt.subplots(figsize=(6, 4))[1]
+    for kind, group in table.groupby("kind", sort=False):
+        ax.errorbar(group[by], group[metric], yerr=_yerr(group, metric, f"{metric}_low", f"{metric}_high"),
+                    fmt="o", capsize=3, alpha=0.85, label=kind)
+        if label_points:
+            for _, row in group.iterrows():
+                ax.annotate(row["config"], (row[by], row[metric]), fontsize=6, xytext=(3, 2), textcoords="offset points")
+    ax.set_xlabel("Intersection Rate (eq. 8)" if by == "isr" else "per-item ISR")
+    ax.set_ylabel(metric + (" (lower is better)" if metric in ("fad_inf", "kid", "kl", "emb_dist") else ""))
+    ax.legend(title="index", fontsize=7)
+    if title:
+        ax.set_title(title, fontsize=9)
+    return ax
+
+
+def plot_scaling(curves: pd.DataFrame, metric: str, ax: Any = None, baseline: str | None = None,
+                 title: str | None = None) -> Any:
+    """A metric against the number of training clips with 95% intervals, one line per mode; ``baseline`` (a system
+    name, e.g. ``text @ 1``) is drawn as a horizontal band. ``curves``: ``reproduction.scaling_curves``."""
+    import matplotlib.pyplot as plt
+
+    ax = ax or plt.subplots(figsize=(5, 3.5))[1]
+    d = curves[curves["metric"] == metric]
+    if baseline is not None and (d["system"] == baseline).any():
+        b = d[d["system"] == baseline].iloc[0]
+        ax.axhline(b["estimate"], color="grey", ls="--", lw=1, label=f"{baseline} (all data)")
+        if np.isfinite(b["low"]) and np.isfinite(b["high"]):
+            ax.axhspan(b["low"], b["high"], color="grey", alpha=0.15)
+        d = d[d["system"] != baseline]
+    for mode, group in d.groupby("mode", sort=False):
+        group = group.sort_values("train_clips")
+        ax.errorbar(group["train_clips"], group["estimate"], yerr=_yerr(group, "estimate", "low", "high"),
+                    fmt="o-", capsize=3, label=mode)
+    ax.set_xscale("log", base=2)
+    sizes = sorted(set(curves["train_clips"].astype(int)))
+    ax.set_xticks(sizes, [str(n) for n in sizes])
+    ax.minorticks_off()
+    ax.set_xlabel("training clips (log scale)")
+    ax.set_ylabel(metric + (" (lower is better)" if metric in ("fad_inf", "kid", "kl", "emb_dist") else ""))
+    ax.legend(fontsize=7)
+    if title:
+        ax.set_title(title, fontsize=9)
     return ax

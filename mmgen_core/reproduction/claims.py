@@ -1,17 +1,70 @@
 """The paper's claims, one row each: the effect that tests it, its 95% interval, n, and the verdict of the one rule
-(:data:`~mmgen_core.evaluation.intervals.VERDICT_RULE`)."""
+(:data:`~mmgen_core.evaluation.intervals.VERDICT_RULE`); and the sizes of the two claims experiments (notebook 09).
+
+Notebook 08 measures the generation and alignment claims; notebook 09 the ISR and small-data claims, whose rows it
+writes to ``tables/claims_experiments.csv`` and merges into ``tables/claims.csv`` (:func:`update_claims_table`).
+Notebook 08 reads those rows back when they exist (:func:`load_experiment_claims`), so either order of the two
+notebooks ends with every claim in one table."""
 from __future__ import annotations
 
-from typing import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
+from mmgen_core.diffusion.config import MODES
 from mmgen_core.evaluation.intervals import Effect
+from mmgen_core.reporting import save_table
 from mmgen_core.reproduction.table1 import LOWER_IS_BETTER, Table1Run
 
 BASELINE, MMGEN = "text only (AudioLDM-style)", "MMGen"
 SUPPORT = ("kid", "text_audio", "emb_dist")  # shown beside the headline FAD∞ effect, without a verdict of their own
+ISR_CLAIM = "A higher Intersection Rate gives better generation (paper §4.2.1)"
+SMALL_DATA_CLAIM = "Small data suffices: MMGen trained on little data rivals models trained on far more"
+COLUMNS = ("claim", "effect", "estimate", "low", "high", "n", "evidence", "verdict")
+EXPERIMENTS_TABLE = "claims_experiments"  # notebook 09's two rows
+
+
+@dataclass
+class ClaimsConfig:
+    """Profile section ``claims`` (notebook 09): the sizes of the ISR-vs-quality and small-data experiments.
+    Sampling (sampler, steps, clip_x0) is Table 1's (``results``); re-ranking is off (one candidate)."""
+    seeds: list[int] = field(default_factory=lambda: [0])  # sampling seeds of both experiments
+    bootstrap: int = 100  # resamples (clips, training seeds; and configurations for ρ) behind every interval
+    # ISR vs quality
+    isr_clips: int = 32  # test captions generated with every retrieval configuration (0 = the whole test split)
+    isr_modes: list[str] = field(default_factory=lambda: ["mmgen", "mmgen+roll"])
+    isr_grid: str | list[dict[str, Any]] = "claims"  # "claims" = retrieval.isr.claims_grid(N, d), or IndexConfig fields
+    isr_by: str = "isr"  # the ISR on the x axis: isr (eq. 8, the test captions as queries) | isr_per_item
+    isr_k: int = 0  # K of both ISR forms (0 = retrieval.k); generation always follows the top-1 melody
+    # small data
+    fractions: list[float] = field(default_factory=lambda: [0.25, 0.5, 1.0])  # of the training split, nested
+    fraction_steps: int = 400  # UNet training steps of every run of the experiment (the text baseline's too)
+    fraction_seeds: list[int] = field(default_factory=lambda: [0, 1])  # UNet training seeds per point
+    fraction_modes: list[str] = field(default_factory=lambda: ["mmgen"])  # trained on each fraction; text: all data
+    fraction_clips: int = 32  # test clips every UNet of the experiment is scored on (0 = the whole test split)
+
+    def __post_init__(self) -> None:
+        if not self.seeds or not self.fraction_seeds or not self.fractions or not self.isr_modes:
+            raise ValueError("claims: seeds, fraction_seeds, fractions and isr_modes each need at least one entry")
+        bad = [f for f in self.fractions if not (isinstance(f, (int, float)) and 0 < f <= 1)]
+        if bad:
+            raise ValueError(f"claims.fractions must lie in (0, 1] (1 = the whole training split), not {bad}")
+        if sorted(set(self.fractions)) != list(self.fractions):
+            raise ValueError(f"claims.fractions must be increasing and distinct, not {self.fractions}")
+        if not set(self.isr_modes) <= {"mmgen", "mmgen+roll"}:
+            raise ValueError(f"claims.isr_modes: only modes that follow a retrieved melody (mmgen, mmgen+roll), "
+                             f"not {self.isr_modes}")
+        if not set(self.fraction_modes) <= set(MODES) or not self.fraction_modes:
+            raise ValueError(f"claims.fraction_modes must be a non-empty subset of {MODES}, not {self.fraction_modes}")
+        if self.isr_by not in ("isr", "isr_per_item"):
+            raise ValueError(f"claims.isr_by must be 'isr' or 'isr_per_item', not {self.isr_by!r}")
+        if isinstance(self.isr_grid, str) and self.isr_grid != "claims":
+            raise ValueError(f"claims.isr_grid must be 'claims' or a list of IndexConfig fields, not {self.isr_grid!r}")
+        if self.bootstrap < 2 or self.fraction_steps < 1 or min(self.isr_clips, self.fraction_clips, self.isr_k) < 0:
+            raise ValueError("claims: bootstrap >= 2, fraction_steps >= 1, isr_clips, fraction_clips and isr_k >= 0")
 
 
 def generation_effects(run: Table1Run, better: str = MMGEN, worse: str = BASELINE) -> list[Effect]:
@@ -21,20 +74,57 @@ def generation_effects(run: Table1Run, better: str = MMGEN, worse: str = BASELIN
 
 
 def claims(generation: Sequence[Effect], alignment: Sequence[Effect], isr: Effect | None, isr_note: str,
-           n_train: int) -> pd.DataFrame:
+           n_train: int, experiments: Sequence[Mapping[str, Any]] = ()) -> pd.DataFrame:
     """One row per claim of the paper. ``generation`` and ``alignment``: the claim's effect first (its verdict),
-    supporting effects after; ``isr``: ρ(ISR, quality) with its interval, or None when it cannot be ranked."""
+    supporting effects after; ``isr``: ρ(ISR, quality) with its interval, or None when it cannot be ranked.
+    ``experiments``: rows of notebook 09 (:func:`load_experiment_claims`); each replaces the row of its claim
+    (the ISR row measured on the profile's index grid, the small-data row "not measured")."""
     rows = [_row("Melody guidance improves generation: lower FAD than the text-only baseline (MMGen vs AudioLDM-style)",
                  generation),
             _row("Adding melody improves audio↔text alignment (Table 2: CLMP tri-modal vs CLAP-style two-modal)",
                  alignment)]
-    claim = "A higher Intersection Rate gives better generation (paper §4.2.1)"
-    rows.append(_row(claim, [isr], isr_note) if isr is not None else
-                _empty(claim, f"not measurable: {isr_note}"))
-    rows.append(_empty("Small data suffices: MMGen trained on little data rivals models trained on far more",
-                       f"not measured: every model here trains on the same {n_train} clips; the data-scaling "
-                       "experiment that tests this claim at our scale is not built yet"))
-    return pd.DataFrame(rows)
+    rows.append(_row(ISR_CLAIM, [isr], isr_note) if isr is not None else
+                _empty(ISR_CLAIM, f"not measurable: {isr_note}"))
+    rows.append(_empty(SMALL_DATA_CLAIM,
+                       f"not measured here: every model of this table trains on the same {n_train} clips; notebook 09 "
+                       "trains on nested fractions of them and tests this claim"))
+    return merge_claims(pd.DataFrame(rows), experiments)
+
+
+def merge_claims(table: pd.DataFrame, rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+    """``table`` with each row of ``rows`` in place of the row of the same claim (appended when new)."""
+    out = table.reset_index(drop=True).copy()
+    for row in rows:
+        row = {c: row.get(c) for c in COLUMNS}
+        row["n"] = str(row["n"])
+        hit = out.index[out["claim"] == row["claim"]]
+        if len(hit):
+            for c in COLUMNS:
+                out.at[hit[0], c] = row[c]
+        else:
+            out = pd.concat([out, pd.DataFrame([row])], ignore_index=True)
+    return out
+
+
+def load_experiment_claims(results_dir: str | Path) -> list[dict[str, Any]]:
+    """Notebook 09's claim rows (``tables/claims_experiments.csv``) when it has run for this profile, else []."""
+    path = Path(results_dir) / "tables" / f"{EXPERIMENTS_TABLE}.csv"
+    if not path.exists():
+        return []
+    return pd.read_csv(path, dtype={"n": str}).to_dict("records")
+
+
+def update_claims_table(results_dir: str | Path, rows: Sequence[Mapping[str, Any]], note: str) -> pd.DataFrame:
+    """Write notebook 09's rows (``claims_experiments``) and merge them into notebook 08's ``claims`` table when that
+    exists (else the claims table is these rows alone, until notebook 08 runs). Returns the claims table."""
+    rows = [{c: r.get(c) for c in COLUMNS} for r in rows]
+    save_table(pd.DataFrame(rows), results_dir, EXPERIMENTS_TABLE, note=note)
+    path = Path(results_dir) / "tables" / "claims.csv"
+    if not path.exists():
+        return pd.DataFrame(rows)
+    table = merge_claims(pd.read_csv(path, dtype={"n": str}), rows)
+    save_table(table, results_dir, "claims", note=note)
+    return table
 
 
 def _row(claim: str, effects: Sequence[Effect], note: str = "") -> dict:

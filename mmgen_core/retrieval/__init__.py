@@ -9,14 +9,18 @@ from .analysis import (
     match_table,
 )
 from .config import SELECT_BY, RetrievalConfig
-from .index import ADD_CHUNK, FILES, FORMAT, KINDS, IndexConfig, RetrievalError, SearchResult, VectorDB
+from .index import ADD_CHUNK, FILES, FORMAT, KINDS, PQ_KINDS, IndexConfig, RetrievalError, SearchResult, VectorDB
 from .isr import (
+    CLAIMS_HNSW_EF_SEARCH,
+    CLAIMS_NPROBES,
+    CLAIMS_PQ_MS,
     HNSW_EF_CONSTRUCTION,
     HNSW_EF_SEARCH,
     HNSW_MS,
     IVF_NPROBES,
     choice_summary,
     choose_config,
+    claims_grid,
     default_grid,
     grid_from_config,
     grid_table,
@@ -31,6 +35,9 @@ from .stage import GRID_FILE, DatabaseStage, load_grid, load_or_build_database, 
 __all__ = [
     "ADD_CHUNK",
     "ATTRIBUTE_KEYS",
+    "CLAIMS_HNSW_EF_SEARCH",
+    "CLAIMS_NPROBES",
+    "CLAIMS_PQ_MS",
     "DatabaseStage",
     "FILES",
     "FORMAT",
@@ -41,6 +48,7 @@ __all__ = [
     "IVF_NPROBES",
     "IndexConfig",
     "KINDS",
+    "PQ_KINDS",
     "RetrievalConfig",
     "RetrievalError",
     "SELECT_BY",
@@ -49,6 +57,7 @@ __all__ = [
     "chance_match",
     "choice_summary",
     "choose_config",
+    "claims_grid",
     "cluster_assignments",
     "cluster_purity",
     "default_grid",

@@ -2,8 +2,10 @@
 
 Generation embeds the text (or audio) prompt, searches this database and conditions on the
 top-1 melody embedding r. Index kinds: exact ``flat``, ``ivf`` (k-means coarse clusters, then an
-exact scan of the ``nprobe`` nearest clusters: the paper's hierarchical search) and ``hnsw``
-(graph search). Scores are inner products of unit vectors, i.e. cosine similarities.
+exact scan of the ``nprobe`` nearest clusters: the paper's hierarchical search), ``hnsw`` (graph
+search), and the compressed ``pq`` (product quantisation: ``pq_m`` codes of ``pq_bits`` bits per
+vector, scanned exhaustively) and ``ivfpq`` (IVF over PQ-coded residuals). Scores are inner
+products of unit vectors, i.e. cosine similarities (approximate for the PQ kinds).
 
 The official code re-reads the index and the vectors from disk for every batch and searches one
 query at a time in a Python loop; here the database is built once, kept in memory and searched
@@ -24,7 +26,9 @@ from tqdm.auto import tqdm
 
 from mmgen_core.artifacts import atomic_write
 
-KINDS = ("flat", "ivf", "hnsw")
+KINDS = ("flat", "ivf", "hnsw", "pq", "ivfpq")
+PQ_KINDS = ("pq", "ivfpq")
+CPU_ONLY = ("hnsw", "pq")  # faiss-gpu has no HNSW and no flat PQ index
 ADD_CHUNK = 50_000  # vectors per faiss add call, so a long build shows progress
 FILES = ("index.faiss", "vectors.npy", "meta.json")
 FORMAT = 1
@@ -43,15 +47,19 @@ class IndexConfig:
     M: int = 32                # hnsw: graph degree
     ef_construction: int = 40  # hnsw: candidate list while building
     ef_search: int = 16        # hnsw: candidate list while searching
+    pq_m: int = 8              # pq/ivfpq: sub-quantisers (codes) per vector; must divide the dimension
+    pq_bits: int = 8           # pq/ivfpq: bits per code (2**pq_bits centroids: needs as many training vectors)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise RetrievalError(f"index kind {self.kind!r} unknown; choose one of {KINDS}")
-        for name in ("nprobe", "M", "ef_construction", "ef_search"):
+        for name in ("nprobe", "M", "ef_construction", "ef_search", "pq_m"):
             if int(getattr(self, name)) < 1:
                 raise RetrievalError(f"{name} must be >= 1, not {getattr(self, name)}")
         if self.nlist < 0:
             raise RetrievalError(f"nlist must be >= 0 (0 = sqrt(N)), not {self.nlist}")
+        if not 1 <= self.pq_bits <= 16:
+            raise RetrievalError(f"pq_bits must be in [1, 16], not {self.pq_bits}")
 
     def params(self) -> dict[str, int]:
         """The parameters that matter for this kind (for tables and for rebuilding the config)."""
@@ -59,20 +67,32 @@ class IndexConfig:
             return {"nlist": self.nlist, "nprobe": self.nprobe}
         if self.kind == "hnsw":
             return {"M": self.M, "ef_construction": self.ef_construction, "ef_search": self.ef_search}
+        if self.kind == "pq":
+            return {"pq_m": self.pq_m, "pq_bits": self.pq_bits}
+        if self.kind == "ivfpq":
+            return {"nlist": self.nlist, "nprobe": self.nprobe, "pq_m": self.pq_m, "pq_bits": self.pq_bits}
         return {}
 
     @property
     def label(self) -> str:
-        """A short name for plots and tables, e.g. ``HNSW M32 efC2048 efS128``."""
+        """A short name for plots and tables, e.g. ``HNSW M32 efC2048 efS128`` or ``PQ 2×8b``."""
         if self.kind == "ivf":
             return f"IVF nlist{self.nlist} nprobe{self.nprobe}"
         if self.kind == "hnsw":
             return f"HNSW M{self.M} efC{self.ef_construction} efS{self.ef_search}"
+        if self.kind == "pq":
+            return f"PQ {self.pq_m}×{self.pq_bits}b"
+        if self.kind == "ivfpq":
+            return f"IVF-PQ nlist{self.nlist} nprobe{self.nprobe} {self.pq_m}×{self.pq_bits}b"
         return "Flat"
 
     def build_key(self) -> tuple:
         """What fixes the built index: configs equal here share one build."""
-        return (self.kind, self.nlist, self.M, self.ef_construction) if self.kind != "flat" else ("flat",)
+        if self.kind == "flat":
+            return ("flat",)
+        if self.kind in PQ_KINDS:
+            return (self.kind, self.nlist, self.pq_m, self.pq_bits)
+        return (self.kind, self.nlist, self.M, self.ef_construction)
 
 
 @dataclass
@@ -143,14 +163,24 @@ def _new_index(config: IndexConfig, d: int) -> faiss.Index:
         index = faiss.IndexIVFFlat(faiss.IndexFlatIP(d), d, config.nlist, faiss.METRIC_INNER_PRODUCT)
         index.cp.min_points_per_centroid = 1  # small databases are fine; no faiss warning
         return index
+    if config.kind == "pq":
+        index = faiss.IndexPQ(d, config.pq_m, config.pq_bits, faiss.METRIC_INNER_PRODUCT)
+        index.pq.cp.min_points_per_centroid = 1
+        return index
+    if config.kind == "ivfpq":
+        index = faiss.IndexIVFPQ(faiss.IndexFlatIP(d), d, config.nlist, config.pq_m, config.pq_bits,
+                                 faiss.METRIC_INNER_PRODUCT)
+        index.cp.min_points_per_centroid = 1
+        index.pq.cp.min_points_per_centroid = 1
+        return index
     index = faiss.IndexHNSWFlat(d, config.M, faiss.METRIC_INNER_PRODUCT)
     index.hnsw.efConstruction = config.ef_construction
     return index
 
 
 def _to_gpu(index: faiss.Index, kind: str) -> tuple[faiss.Index, bool]:
-    """Move Flat/IVF indexes to all visible GPUs when faiss-gpu sees one (faiss HNSW is CPU-only)."""
-    if kind == "hnsw" or faiss.get_num_gpus() == 0:
+    """Move Flat/IVF(-PQ) indexes to all visible GPUs when faiss-gpu sees one (HNSW and flat PQ stay on the CPU)."""
+    if kind in CPU_ONLY or faiss.get_num_gpus() == 0:
         return index, False
     return faiss.index_cpu_to_all_gpus(index), True
 
@@ -179,13 +209,21 @@ class VectorDB:
             raise RetrievalError(f"ids must be unique; {dup!r} appears more than once")
         if tokens is not None and len(tokens) != n:
             raise RetrievalError(f"{n} vectors but {len(tokens)} token strings; give one per vector")
-        if config.kind == "ivf":
+        if config.kind in ("ivf", "ivfpq"):
             config = dataclasses.replace(config, nlist=config.nlist or max(1, round(math.sqrt(n))))
             if config.nlist > n:
                 raise RetrievalError(f"IVF nlist={config.nlist} > {n} vectors: k-means cannot make more "
                                      "clusters than points; lower nlist (0 = sqrt(N)) or use flat")
+        if config.kind in PQ_KINDS:
+            if d % config.pq_m:
+                raise RetrievalError(f"{config.label}: pq_m={config.pq_m} does not divide the dimension {d}; "
+                                     "choose a divisor of it")
+            if n < 2 ** config.pq_bits:
+                raise RetrievalError(f"{config.label}: {2 ** config.pq_bits} centroids per code need at least as "
+                                     f"many training vectors, and the database holds {n}; lower pq_bits to "
+                                     f"<= {int(math.log2(n)) if n > 1 else 0} or use flat")
         index = _new_index(config, d)
-        if config.kind == "ivf":
+        if not index.is_trained:  # IVF and PQ kinds learn their clusters / codebooks from the vectors
             index.train(x)
         for start in tqdm(range(0, n, ADD_CHUNK), desc=f"build {config.label}", disable=n <= ADD_CHUNK):
             index.add(x[start:start + ADD_CHUNK])
@@ -202,7 +240,7 @@ class VectorDB:
     def _apply_search_params(self) -> None:
         """Push nprobe / efSearch from the config into the (CPU or GPU) index."""
         space = faiss.GpuParameterSpace() if self.on_gpu else faiss.ParameterSpace()
-        if self.config.kind == "ivf":
+        if self.config.kind in ("ivf", "ivfpq"):
             space.set_index_parameter(self.index, "nprobe", min(self.config.nprobe, self.config.nlist))
         elif self.config.kind == "hnsw":
             space.set_index_parameter(self.index, "efSearch", self.config.ef_search)

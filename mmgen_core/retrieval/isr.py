@@ -84,6 +84,56 @@ def default_grid(n_items: int) -> list[IndexConfig]:
     return grid
 
 
+CLAIMS_NPROBES = (1, 2, 4, 8)       # IVF with ~4 items per list: nprobe 1 scans ~4/N of the database
+CLAIMS_PQ_MS = (1, 2, 4)            # PQ with 1–4 codes per vector (1–4 bytes at 8 bits)
+CLAIMS_HNSW_EF_SEARCH = (1, 2, 4)   # HNSW M4: a greedy walk that stops after 1–4 candidates
+CLAIMS_MAX_NLIST = 4096
+
+
+def claims_grid(n_items: int, dim: int) -> tuple[list[IndexConfig], list[str]]:
+    """Index configurations whose retrievals really differ, for "a higher ISR gives better music" (paper §4.2.1).
+
+    :func:`default_grid` holds configurations good enough to choose an index from: on a few hundred items they
+    all retrieve nearly what exact search does, so they cannot test whether ISR tracks quality. This grid spans
+    the range on purpose: exact Flat; IVF with many small lists (``nlist = N/4``, ~4 items per list) searched
+    with nprobe 1, 2, 4, 8; PQ with 1, 2 or 4 codes of ``min(8, log2 N)`` bits per vector (an exhaustive scan
+    of coarse codes); one IVF-PQ (``nlist = sqrt(N)``, nprobe 1, 2 codes); HNSW with M 4 and efSearch 1, 2, 4.
+
+    faiss limits, checked here so that no build fails: k-means needs at least as many training vectors as
+    clusters (IVF: ``nlist <= N``; PQ: ``2**bits <= N`` per code) and PQ needs ``pq_m`` to divide ``dim``.
+    Returns the configurations and one sentence per family left out (empty when none is), for small ``N``.
+    """
+    if n_items < 1 or dim < 1:
+        raise RetrievalError(f"the claims grid needs at least one item and dimension >= 1 (got {n_items}, {dim})")
+    grid, skipped = [IndexConfig("flat")], []
+    nlist = min(CLAIMS_MAX_NLIST, n_items // 4)
+    nprobes = [p for p in CLAIMS_NPROBES if p < nlist]  # nprobe = nlist is exact search again
+    if nprobes:
+        grid += [IndexConfig("ivf", nlist=nlist, nprobe=p) for p in nprobes]
+    else:
+        skipped.append(f"IVF: {n_items} items make {nlist} list(s) of ~4 items, too few to search only some of them "
+                       "(needs N >= 8)")
+    bits = min(8, int(math.log2(n_items))) if n_items > 1 else 0
+    ms = [m for m in CLAIMS_PQ_MS if dim % m == 0]
+    if bits < 2:
+        skipped.append(f"PQ, IVF-PQ: {n_items} items cannot train codebooks of >= 4 centroids (needs N >= 4)")
+    elif not ms:
+        skipped.append(f"PQ, IVF-PQ: no code count in {CLAIMS_PQ_MS} divides the dimension {dim}")
+    else:
+        grid += [IndexConfig("pq", pq_m=m, pq_bits=bits) for m in ms]
+        coarse = max(1, round(math.sqrt(n_items)))
+        if coarse >= 2 and dim % 2 == 0:
+            grid.append(IndexConfig("ivfpq", nlist=coarse, nprobe=1, pq_m=2, pq_bits=bits))
+        else:
+            skipped.append(f"IVF-PQ: {n_items} items make fewer than 2 coarse lists" if coarse < 2 else
+                           f"IVF-PQ: 2 codes do not divide the dimension {dim}")
+    efs = [e for e in CLAIMS_HNSW_EF_SEARCH if e < n_items]
+    grid += [IndexConfig("hnsw", M=4, ef_construction=16, ef_search=e) for e in efs]
+    if not efs:
+        skipped.append(f"HNSW: {n_items} item(s) leave nothing for a short graph walk to miss")
+    return grid, skipped
+
+
 def grid_from_config(cfg: RetrievalConfig, n_items: int) -> list[IndexConfig]:
     """The configurations a profile asks for: ``default_grid(N)`` or its explicit list."""
     return default_grid(n_items) if cfg.grid == "default" else [IndexConfig(**c) for c in cfg.grid]
