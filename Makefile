@@ -46,12 +46,14 @@ reproduce: install
 	$(VENV)/bin/mmgen notebooks --profile $(PROFILE)
 
 # The seeded run behind results/tiny's tables and claims: notebook 08 again with 3 UNet training seeds per system
-# (trains the 2 extra seeds of each mode), and notebook 09 with both melody modes and 2 training seeds per data point
-# (reusing those UNets). Run after `make reproduce`, whose artifacts it reuses.
+# (trains the 2 extra seeds of each mode) and 2 sampling seeds of each, and notebook 09 with both melody modes and
+# 2 training seeds per data point (reusing those UNets). Run after `make reproduce`, whose artifacts it reuses.
 EVIDENCE_SEEDS ?= [0,1,2]
+EVIDENCE_SAMPLING_SEEDS ?= [0,1]
 EVIDENCE_CLAIMS ?= --set claims.isr_modes=[mmgen,mmgen+roll] --set claims.fraction_seeds=[0,1]
 evidence: install
-	$(VENV)/bin/mmgen notebooks --profile $(PROFILE) --only 08 --set results.unet_seeds=$(EVIDENCE_SEEDS)
+	$(VENV)/bin/mmgen notebooks --profile $(PROFILE) --only 08 --set results.unet_seeds=$(EVIDENCE_SEEDS) \
+		--set results.seeds=$(EVIDENCE_SAMPLING_SEEDS)
 	$(VENV)/bin/mmgen notebooks --profile $(PROFILE) --only 09 $(EVIDENCE_CLAIMS)
 
 bench: install

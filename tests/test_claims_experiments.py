@@ -412,7 +412,7 @@ def test_claims_config_rejects_bad_sizes():
 def test_experiment_rows_replace_the_placeholders_in_either_order(tmp_path):
     gen = [Effect("fad", 0.1, -0.1, 0.3, "3 clips")]
     al = [Effect("R@1", 0.1, 0.05, 0.15, "3 clips")]
-    base = claims(gen, al, None, "1 distinct set", 480)
+    base = claims(gen, al, 480)
     assert list(base.claim[2:]) == [ISR_CLAIM, SMALL_DATA_CLAIM] and (base.verdict[2:] == "inconclusive").all()
     rows = [{"claim": SMALL_DATA_CLAIM, "effect": "x", "estimate": 0.5, "low": 0.1, "high": 0.9, "n": "30 clips",
              "evidence": "e", "verdict": "reproduced"}]
@@ -420,7 +420,7 @@ def test_experiment_rows_replace_the_placeholders_in_either_order(tmp_path):
     first = update_claims_table(tmp_path, rows, note="n")  # before notebook 08: the rows alone
     assert len(first) == 1 and (tmp_path / "tables" / "claims_experiments.md").exists()
     back = load_experiment_claims(tmp_path)
-    merged = claims(gen, al, None, "1 distinct set", 480, experiments=back)  # notebook 08 after 09
+    merged = claims(gen, al, 480, experiments=back)  # notebook 08 after 09
     assert len(merged) == 4 and merged.set_index("claim").loc[SMALL_DATA_CLAIM, "verdict"] == "reproduced"
     base.to_csv(tmp_path / "tables" / "claims.csv", index=False)  # notebook 09 after 08
     table = update_claims_table(tmp_path, rows, note="n")

@@ -34,9 +34,9 @@ from .isr_claim import (
     isr_grid,
     isr_table,
     measure_grid,
+    rank_correlation,
     rank_effect_boot,
 )
-from .isr_quality import isr_effect, isr_vs_quality, rank_correlation, rank_effect
 from .paper import PAPER_ISR, PAPER_TABLE1, PAPER_TABLE2, paper_comparison, paper_table1
 from .table1 import (
     CEILING,
@@ -99,13 +99,11 @@ __all__ = [
     "generation_effects",
     "intervals",
     "isr_claim_row",
-    "isr_effect",
     "isr_effect_of",
     "isr_effects",
     "isr_generations",
     "isr_grid",
     "isr_table",
-    "isr_vs_quality",
     "load_experiment_claims",
     "measure_grid",
     "melody_effect",
@@ -114,7 +112,6 @@ __all__ = [
     "paper_table1",
     "per_clip_retrieval",
     "rank_correlation",
-    "rank_effect",
     "rank_effect_boot",
     "retrieval_summary",
     "scaling_curves",

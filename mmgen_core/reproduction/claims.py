@@ -73,21 +73,20 @@ def generation_effects(run: Table1Run, better: str = MMGEN, worse: str = BASELIN
     return [run.boot.difference(better, worse, m, LOWER_IS_BETTER.get(m, False)) for m in ("fad_inf", *SUPPORT)]
 
 
-def claims(generation: Sequence[Effect], alignment: Sequence[Effect], isr: Effect | None, isr_note: str,
-           n_train: int, experiments: Sequence[Mapping[str, Any]] = ()) -> pd.DataFrame:
+def claims(generation: Sequence[Effect], alignment: Sequence[Effect], n_train: int,
+           experiments: Sequence[Mapping[str, Any]] = ()) -> pd.DataFrame:
     """One row per claim of the paper. ``generation`` and ``alignment``: the claim's effect first (its verdict),
-    supporting effects after; ``isr``: ρ(ISR, quality) with its interval, or None when it cannot be ranked.
-    ``experiments``: rows of notebook 09 (:func:`load_experiment_claims`); each replaces the row of its claim
-    (the ISR row measured on the profile's index grid, the small-data row "not measured")."""
+    supporting effects after. The ISR and small-data claims need notebook 09's experiments: ``experiments`` holds its
+    rows (:func:`load_experiment_claims`), each replacing the "not measured" row of its claim."""
     rows = [_row("Melody guidance improves generation: lower FAD than the text-only baseline (MMGen vs AudioLDM-style)",
                  generation),
             _row("Adding melody improves audio↔text alignment (Table 2: CLMP tri-modal vs CLAP-style two-modal)",
-                 alignment)]
-    rows.append(_row(ISR_CLAIM, [isr], isr_note) if isr is not None else
-                _empty(ISR_CLAIM, f"not measurable: {isr_note}"))
-    rows.append(_empty(SMALL_DATA_CLAIM,
-                       f"not measured here: every model of this table trains on the same {n_train} clips; notebook 09 "
-                       "trains on nested fractions of them and tests this claim"))
+                 alignment),
+            _empty(ISR_CLAIM, "not measured here: notebook 09 generates with a grid of retrieval configurations whose "
+                              "retrieved melodies differ and tests this claim"),
+            _empty(SMALL_DATA_CLAIM,
+                   f"not measured here: every model of this table trains on the same {n_train} clips; notebook 09 "
+                   "trains on nested fractions of them and tests this claim")]
     return merge_claims(pd.DataFrame(rows), experiments)
 
 
@@ -129,7 +128,7 @@ def update_claims_table(results_dir: str | Path, rows: Sequence[Mapping[str, Any
 
 def _row(claim: str, effects: Sequence[Effect], note: str = "") -> dict:
     head = effects[0]
-    evidence = "; ".join([head.text()] + [f"(supporting) {e.text()}" for e in effects[1:]]) + (f"; {note}" if note else "")
+    evidence = "; ".join([head.text()] + [f"(supporting) {e.text()}" for e in effects[1:]] + ([note] if note else []))
     return {"claim": claim, "effect": head.name, "estimate": head.estimate, "low": head.low, "high": head.high,
             "n": head.n, "evidence": evidence, "verdict": head.verdict}
 

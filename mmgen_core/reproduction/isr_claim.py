@@ -24,6 +24,7 @@ from typing import Callable, Hashable, Sequence
 import numpy as np
 import pandas as pd
 import torch
+from scipy.stats import spearmanr
 from tqdm.auto import tqdm
 
 from mmgen_core.audio.io import load_audio
@@ -33,7 +34,6 @@ from mmgen_core.evaluation.evaluate import EvaluationConfig, clip_features
 from mmgen_core.evaluation.intervals import Effect, bootstrap_draws
 from mmgen_core.reproduction.claims import ISR_CLAIM, ClaimsConfig, _empty, _row
 from mmgen_core.reproduction.evidence import Bootstrap, Measured, bootstrap
-from mmgen_core.reproduction.isr_quality import rank_correlation
 from mmgen_core.reproduction.table1 import LOWER_IS_BETTER, ResultsConfig, clip_values
 from mmgen_core.retrieval.index import IndexConfig, RetrievalError, SearchResult, VectorDB
 from mmgen_core.retrieval.isr import claims_grid, intersection_rate, per_item_isr, recall_at_k
@@ -274,6 +274,14 @@ def isr_generations(stages: Stages, grid: IsrGrid, mode: str, cfg: ClaimsConfig,
     boot = bootstrap(measured, list(ref_feats[0].frames), ISR_METRICS, cfg.bootstrap, eval_cfg.seed,
                      eval_cfg.confidence, progress)
     return IsrRun(mode, grid, measured, boot, cache.made - made0, cache.reused - reused0, len(cfg.seeds))
+
+
+def rank_correlation(x: Sequence[float], y: Sequence[float]) -> tuple[float, float]:
+    """Spearman ρ and its p-value; NaN when either side has no variance (nothing to rank)."""
+    if len(set(np.round(x, 9))) < 2 or len(set(np.round(y, 9))) < 2:
+        return float("nan"), float("nan")
+    res = spearmanr(x, y)
+    return float(res.statistic), float(res.pvalue)
 
 
 def rank_effect_boot(x: Sequence[float], systems: Sequence[str], boot: Bootstrap, metric: str, name: str, n: str,

@@ -58,7 +58,6 @@ class ResultsConfig:
     steps: int = 20
     clip_x0: float = 0.0  # as generation.clip_x0: the predicted clean latent kept within ±clip_x0 (0 = off)
     candidates: int = 1
-    isr_clips: int = 24  # clips generated per retrieval configuration for ISR vs FAD
 
     def __post_init__(self) -> None:
         if not self.seeds or not self.unet_seeds or not self.aligner_seeds:
@@ -72,13 +71,15 @@ class ResultsConfig:
 
 
 def scope_note(cfg: ResultsConfig) -> str:
-    """What the generation intervals cover, said plainly (one UNet per system leaves training-seed spread out)."""
-    t = len(cfg.unet_seeds)
+    """What the generation intervals cover, said plainly: a single UNet per system (or a single sampling seed) leaves
+    that source of spread out of them."""
+    t, k = len(cfg.unet_seeds), len(cfg.seeds)
+    sampling = f"{k} sampling seeds" if k > 1 else "ONE sampling seed"
     if t == 1:
-        return (f"Generation intervals cover test clips and {len(cfg.seeds)} sampling seeds but NOT UNet training "
-                "seeds (one trained UNet per system here): how far a retrained UNet moves is not in them. The seeded run "
-                "(`make evidence`) trains 3 per system.")
-    return f"Generation intervals cover test clips, {len(cfg.seeds)} sampling seeds and {t} UNet training seeds."
+        return (f"Generation intervals cover test clips and {sampling} but NOT UNet training seeds (one trained UNet "
+                "per system here): how far a retrained UNet moves is not in them. The seeded run (`make evidence`) "
+                "trains 3 per system and samples 2 seeds of each.")
+    return f"Generation intervals cover test clips, {sampling} and {t} UNet training seeds."
 
 
 def eval_items(manifest, cfg: ResultsConfig) -> list:
