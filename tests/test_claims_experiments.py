@@ -42,6 +42,7 @@ from mmgen_core.reproduction import (
     measure_grid,
     rank_effect_boot,
     scaling_effects,
+    small_data_not_run,
     small_data_row,
     system_name,
     update_claims_table,
@@ -407,6 +408,13 @@ def test_claims_config_rejects_bad_sizes():
                 {"fraction_modes": ["nope"]}, {"isr_by": "recall"}, {"bootstrap": 1}, {"fraction_seeds": []}):
         with pytest.raises(ValueError):
             ClaimsConfig(**bad)
+
+
+def test_a_pass_without_the_small_data_experiment_says_so_in_its_row():
+    row = small_data_not_run(ClaimsConfig(fraction_steps=1600))
+    assert row["claim"] == SMALL_DATA_CLAIM and row["verdict"] == "inconclusive" and np.isnan(row["estimate"])
+    assert "not run in this pass" in row["evidence"] and "1600 steps" in row["evidence"]
+    assert ClaimsConfig().small_data  # the experiment runs unless a profile turns it off
 
 
 def test_experiment_rows_replace_the_placeholders_in_either_order(tmp_path):

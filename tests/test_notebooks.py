@@ -235,6 +235,16 @@ def test_all_notebooks_run_on_smoke(tmp_path, monkeypatch):
     listen = (out / "listen.md").read_text()
     assert listen.count("<audio controls") == 2 * 5 and (out / "figures" / "listen_01.png").exists()
     check_bench(Stages(load_profile("smoke"), train_missing=False, progress=False))
+    # tiny's make reproduce leaves the small-data experiment to make evidence: 09 then says so in its claim row
+    run_notebooks("smoke", {"claims.small_data": False}, only=["09"])
+    rows = _table(out / "tables", "claims_experiments").set_index("claim")
+    small = rows.index[rows.index.str.startswith("Small data")][0]
+    assert rows.loc[small, "verdict"] == "inconclusive" and pd.isna(rows.loc[small, "estimate"])
+    assert "not run in this pass" in rows.loc[small, "evidence"] and "make evidence" in rows.loc[small, "evidence"]
+    isr = rows.index[rows.index.str.startswith("A higher Intersection Rate")][0]
+    assert pd.notna(rows.loc[isr, "estimate"]) or "not measurable" in rows.loc[isr, "evidence"]
+    _rule(rows.reset_index(), "claims_experiments without small data")
+    assert _table(out / "tables", "claims").set_index("claim").loc[small, "evidence"] == rows.loc[small, "evidence"]
 
 
 def check_bench(stages: Stages) -> None:

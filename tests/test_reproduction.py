@@ -11,7 +11,9 @@ from mmgen_core.alignment.embeddings import EmbeddingSet
 from mmgen_core.evaluation.intervals import Effect
 from mmgen_core.reproduction import (
     PAPER_TABLE1,
+    SYSTEMS,
     Measured,
+    ResultsConfig,
     Table1Run,
     alignment_effect,
     bootstrap,
@@ -20,6 +22,7 @@ from mmgen_core.reproduction import (
     paper_table1,
     per_clip_retrieval,
     rank_correlation,
+    scope_note,
     summarize,
 )
 
@@ -92,6 +95,17 @@ def test_per_clip_retrieval_and_alignment_effect():
     assert e.estimate == pytest.approx(0.5) and e.verdict == "reproduced" and e.n.startswith("40 test clips")
     assert alignment_effect([better], [worse], n_boot=200).verdict == "contradicted"
     assert alignment_effect([worse], [worse], n_boot=200).verdict == "inconclusive"
+
+
+def test_table1_systems_and_what_the_intervals_cover():
+    full = ResultsConfig(seeds=[0, 1], unet_seeds=[0, 1, 2], aligner_seeds=[0, 1, 2])
+    assert full.systems == list(SYSTEMS) and "oracle" not in " ".join(ResultsConfig(oracle=False).systems)
+    assert len(ResultsConfig(oracle=False).systems) == 3
+    note = scope_note(full)
+    assert "2 sampling seeds and 3 UNet training seeds" in note and "NOT" not in note and "make evidence" not in note
+    quick = scope_note(ResultsConfig(seeds=[0], unet_seeds=[0], aligner_seeds=[0]))
+    assert "ONE sampling seed" in quick and "NOT UNet training seeds" in quick
+    assert "NOT aligner training seeds" in quick and "make evidence" in quick
 
 
 def test_rank_correlation():

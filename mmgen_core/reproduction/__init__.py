@@ -8,6 +8,7 @@ from .claims import (
     generation_effects,
     load_experiment_claims,
     merge_claims,
+    small_data_not_run,
     update_claims_table,
 )
 from .data_scaling import (
@@ -117,6 +118,7 @@ __all__ = [
     "scaling_curves",
     "scaling_effects",
     "scope_note",
+    "small_data_not_run",
     "small_data_row",
     "summarize",
     "system_name",

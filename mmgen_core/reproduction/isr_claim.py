@@ -32,7 +32,7 @@ from mmgen_core.data.manifest import Item, item_notes
 from mmgen_core.evaluation.backbones.base import ClipFeatures
 from mmgen_core.evaluation.evaluate import EvaluationConfig, clip_features
 from mmgen_core.evaluation.intervals import Effect, bootstrap_draws
-from mmgen_core.reproduction.claims import ISR_CLAIM, ClaimsConfig, _empty, _row
+from mmgen_core.reproduction.claims import ISR_CLAIM, ClaimsConfig, empty_row, _row
 from mmgen_core.reproduction.evidence import Bootstrap, Measured, bootstrap
 from mmgen_core.reproduction.table1 import LOWER_IS_BETTER, ResultsConfig, clip_values
 from mmgen_core.retrieval.index import IndexConfig, RetrievalError, SearchResult, VectorDB
@@ -359,7 +359,7 @@ def isr_claim_row(runs: dict[str, IsrRun], mode: str = "mmgen", by: str = "isr",
             f"retrieving the same melody (notebook 09)")
     head = isr_effect_of(run, "fad_inf", by, seed)
     if head is None:
-        return _empty(ISR_CLAIM, f"not measurable: fewer than {MIN_POINTS} distinct (ISR, generation) points "
+        return empty_row(ISR_CLAIM, f"not measurable: fewer than {MIN_POINTS} distinct (ISR, generation) points "
                                  f"or nothing to rank; {note}")
     support = [e for e in (isr_effect_of(run, m, by, seed) for m in ISR_METRICS[1:]) if e is not None]
     support += [e for other, r in runs.items() if other != mode

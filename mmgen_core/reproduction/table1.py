@@ -58,6 +58,12 @@ class ResultsConfig:
     steps: int = 20
     clip_x0: float = 0.0  # as generation.clip_x0: the predicted clean latent kept within ±clip_x0 (0 = off)
     candidates: int = 1
+    oracle: bool = True  # also generate with the oracle melody (the target clip's own): two more systems
+
+    @property
+    def systems(self) -> list[str]:
+        """The systems Table 1 generates (:data:`SYSTEMS`, without the oracle ones when ``oracle`` is off)."""
+        return [s for s, (_, source) in SYSTEMS.items() if self.oracle or source != "oracle"]
 
     def __post_init__(self) -> None:
         if not self.seeds or not self.unet_seeds or not self.aligner_seeds:
@@ -71,15 +77,21 @@ class ResultsConfig:
 
 
 def scope_note(cfg: ResultsConfig) -> str:
-    """What the generation intervals cover, said plainly: a single UNet per system (or a single sampling seed) leaves
-    that source of spread out of them."""
-    t, k = len(cfg.unet_seeds), len(cfg.seeds)
+    """What the intervals cover, said plainly: a single UNet per system, a single sampling seed or a single aligner
+    per model leaves that source of spread out of them."""
+    t, k, a = len(cfg.unet_seeds), len(cfg.seeds), len(cfg.aligner_seeds)
     sampling = f"{k} sampling seeds" if k > 1 else "ONE sampling seed"
     if t == 1:
-        return (f"Generation intervals cover test clips and {sampling} but NOT UNet training seeds (one trained UNet "
-                "per system here): how far a retrained UNet moves is not in them. The seeded run (`make evidence`) "
-                "trains 3 per system and samples 2 seeds of each.")
-    return f"Generation intervals cover test clips, {sampling} and {t} UNet training seeds."
+        text = (f"Generation intervals cover test clips and {sampling} but NOT UNet training seeds (one trained UNet "
+                "per system here): how far a retrained UNet moves is not in them.")
+    else:
+        text = f"Generation intervals cover test clips, {sampling} and {t} UNet training seeds."
+    text += (f" Alignment intervals cover test clips and {a} aligner training seeds per model." if a > 1 else
+             " Alignment intervals cover test clips but NOT aligner training seeds (one aligner per model here).")
+    if t == 1 or k == 1 or a == 1:
+        text += (" The seeded run (`make evidence`) trains 3 UNets per system and 3 aligners per model and samples "
+                 "2 seeds of each.")
+    return text
 
 
 def eval_items(manifest, cfg: ResultsConfig) -> list:
@@ -148,7 +160,7 @@ def table1_runs(stages: Stages, cfg: ResultsConfig, eval_cfg: EvaluationConfig, 
         per_seed.setdefault((system, ti), []).append((list(feats[0].frames), vals))
 
     modes = sorted({m for m, _ in SYSTEMS.values()})
-    jobs = [(ti, t, s, k) for ti, t in enumerate(cfg.unet_seeds) for s in SYSTEMS for k in cfg.seeds]
+    jobs = [(ti, t, s, k) for ti, t in enumerate(cfg.unet_seeds) for s in cfg.systems for k in cfg.seeds]
     pipes: dict[int, dict] = {}
     for ti, t, system, k in tqdm(jobs, desc="Table 1", disable=not progress):
         if t not in pipes:
