@@ -93,9 +93,9 @@ def claims(generation: Sequence[Effect], alignment: Sequence[Effect], n_train: i
 
 def small_data_not_run(cfg: ClaimsConfig) -> dict:
     """The small-data row of a pass that did not run the experiment (``claims.small_data: false``)."""
-    return empty_row(SMALL_DATA_CLAIM, "not run in this pass (claims.small_data: false: it trains an aligner and a "
-                                       f"UNet per fraction below 1 and training seed, {cfg.fraction_steps} steps each); "
-                                       "`make evidence` runs it")
+    return empty_row(SMALL_DATA_CLAIM,
+                     "not run in this pass (claims.small_data: false: it trains an aligner and a UNet per fraction "
+                     f"below 1 and training seed, {cfg.fraction_steps} steps each); `make evidence` runs it")
 
 
 def merge_claims(table: pd.DataFrame, rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:

@@ -360,7 +360,7 @@ def isr_claim_row(runs: dict[str, IsrRun], mode: str = "mmgen", by: str = "isr",
     head = isr_effect_of(run, "fad_inf", by, seed)
     if head is None:
         return empty_row(ISR_CLAIM, f"not measurable: fewer than {MIN_POINTS} distinct (ISR, generation) points "
-                                 f"or nothing to rank; {note}")
+                                    f"or nothing to rank; {note}")
     support = [e for e in (isr_effect_of(run, m, by, seed) for m in ISR_METRICS[1:]) if e is not None]
     support += [e for other, r in runs.items() if other != mode
                 for e in [isr_effect_of(r, "fad_inf", by, seed)] if e is not None]
