@@ -42,27 +42,29 @@ test-gpu:
 	$(PY) -m pytest tests && \
 	$(PY) benchmarks/gpu_check.py --profile paper
 
+# Every notebook into results/<profile>/ (cleared first: one run of one commit), ending with its summary README.md.
 reproduce: install
 	$(VENV)/bin/mmgen notebooks --profile $(PROFILE)
 
 # The seeded run behind results/tiny's tables and claims: notebook 08 again with 3 UNet training seeds per system
 # (trains the 2 extra seeds of each mode), 2 sampling seeds of each, the oracle-melody systems and 3 aligners per
 # model; then notebook 09 with both melody modes and the small-data experiment at 2 training seeds per point (reusing
-# those UNets at the whole data). Run after `make reproduce`, whose artifacts it reuses.
+# those UNets at the whole data). Run after `make reproduce`, whose artifacts it reuses. Its outputs go to their own
+# folder, results/<profile>/evidence/ (with their own provenance and summary), apart from make reproduce's.
 EVIDENCE_RESULTS ?= --set results.unet_seeds=[0,1,2] --set results.seeds=[0,1] --set results.aligner_seeds=[0,1,2] \
 	--set results.oracle=true
 EVIDENCE_CLAIMS ?= --set claims.isr_modes=[mmgen,mmgen+roll] --set claims.small_data=true --set claims.fraction_seeds=[0,1]
 evidence: install
-	$(VENV)/bin/mmgen notebooks --profile $(PROFILE) --only 08 $(EVIDENCE_RESULTS)
-	$(VENV)/bin/mmgen notebooks --profile $(PROFILE) --only 09 $(EVIDENCE_CLAIMS)
+	$(VENV)/bin/mmgen notebooks --profile $(PROFILE) --only 08,09 --fresh --set output.folder=evidence $(EVIDENCE_RESULTS) \
+		$(EVIDENCE_CLAIMS)
 
 bench: install
-	$(PY) benchmarks/run_all.py --profile $(PROFILE)
+	$(PY) benchmarks/run_all.py --profile $(PROFILE) --set output.folder=bench
 
 # Where generation quality goes (validation clips): references, training recipes along training, generation settings.
 # e.g. make quality QUALITY_ARGS="--parts training --recipes eps,v-minsnr --checkpoints 400,800,1600"
 quality: install
-	$(PY) scripts/quality_study.py --profile $(PROFILE) $(QUALITY_ARGS)
+	$(PY) scripts/quality_study.py --profile $(PROFILE) --set output.folder=quality $(QUALITY_ARGS)
 
 clean:
 	rm -rf artifacts results/smoke

@@ -25,7 +25,7 @@ import torch
 
 from mmgen_core.audio import SAMPLE_RATE, load_audio
 from mmgen_core.compute import FP32_EAGER, ComputeConfig
-from mmgen_core.config import load_profile
+from mmgen_core.config import load_profile, parse_override
 from mmgen_core.evaluation.intervals import paired_interval
 from mmgen_core.evaluation.speed import TRAINED_PARTS, bench_sampling, bench_training, peak_rss_mb
 from mmgen_core.melody import default_extractor
@@ -100,9 +100,11 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=60, help="training steps per part and setting")
     ap.add_argument("--parts", default=",".join(TRAINED_PARTS), help=f"comma-separated subset of {TRAINED_PARTS}")
     ap.add_argument("--clips", type=int, default=8, help="validation clips for the sampling quality")
+    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                    help="override a profile value, e.g. --set output.folder=bench (where the tables go)")
     args = ap.parse_args()
 
-    profile = load_profile(args.profile)
+    profile = load_profile(args.profile, dict(parse_override(o) for o in args.overrides))
     stages = Stages(profile)
     default = stages.compute_config
     lines: list[str] = []

@@ -29,6 +29,7 @@ from mmgen_core.pipeline.pipeline import (
     MMGenPipeline,
     load_melody,
 )
+from mmgen_core.reporting.summary import write_summary
 from mmgen_core.stages import Stages
 
 
@@ -128,8 +129,14 @@ def _add_profile(p: argparse.ArgumentParser) -> None:
 
 def cmd_notebooks(args: argparse.Namespace) -> int:
     only = [s for part in args.only for s in part.split(",") if s]
-    timings = run_notebooks(args.profile, _overrides(args.overrides), only=only)
+    timings = run_notebooks(args.profile, _overrides(args.overrides), only=only, fresh=args.fresh or None)
     print(f"[mmgen] {len(timings)} notebooks in {sum(t for _, t in timings):.0f} s")
+    return 0
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    path = write_summary(load_profile(args.profile, _overrides(args.overrides)).results)
+    print(f"wrote {path}")
     return 0
 
 
@@ -166,7 +173,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = sub.add_parser("notebooks", help="run the numbered notebooks headless (papermill)")
     _add_profile(p)
     p.add_argument("--only", action="append", default=[], help="notebook numbers or names, e.g. 01,02")
+    p.add_argument("--fresh", action="store_true", help="clear the results folder's outputs first, as a run of every "
+                   "notebook does (so the folder holds this run's work alone)")
     p.set_defaults(func=cmd_notebooks)
+    p = sub.add_parser("summary", help="(re)write results/<profile>/README.md from its tables and provenance.json")
+    _add_profile(p)
+    p.set_defaults(func=cmd_summary)
     p = sub.add_parser("data", help="build (or resume building) the profile's dataset")
     _add_profile(p)
     p.set_defaults(func=cmd_data)

@@ -64,7 +64,9 @@ class Profile:
 
     @property
     def results(self) -> Path:
-        return self.root / "results" / self.name
+        """``results/<profile>/``, or its subfolder ``output.folder`` (e.g. ``evidence``: one run's outputs apart)."""
+        folder = str(self.sections.get("output", {}).get("folder") or "")
+        return self.root / "results" / self.name / folder if folder else self.root / "results" / self.name
 
     @property
     def seed(self) -> int:

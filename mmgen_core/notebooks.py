@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import html
+import os
 import shutil
 import sys
 import time
@@ -21,11 +22,16 @@ from papermill.log import logger as papermill_logger
 from traitlets.config import Config
 
 from mmgen_core.config import load_profile, project_root
+from mmgen_core.reporting import provenance
+from mmgen_core.reporting.summary import write_summary
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"  # they ship with the repository
 # Kernel sockets over IPC (Unix sockets) rather than TCP: otherwise ipykernel warns at every start that
 # its TCP traffic is unencrypted ("Kernel is running over TCP without encryption").
 KERNEL_CONFIG = Config({"KernelManager": {"transport": "ipc"}})
+# The kernel draws figures inline whatever the caller's MPLBACKEND (make exports Agg for scripts and tests): with
+# Agg, plt.show() in a kernel draws nothing and the executed notebooks would show no figure.
+KERNEL_MPLBACKEND = "module://matplotlib_inline.backend_inline"
 LOG_EVERY_S = 30.0  # without a terminal, an unfinished progress bar is printed at most this often
 INDENT = "    "
 
@@ -178,31 +184,47 @@ def run_notebook(path: Path, out_path: Path, parameters: Mapping[str, Any], kern
     label = f"{path.name} ({parameters['PROFILE']})" if "PROFILE" in parameters else path.name
     t0 = time.time()
     console.line(f"[mmgen] {label} ...")
+    backend = os.environ.get("MPLBACKEND")
+    os.environ["MPLBACKEND"] = KERNEL_MPLBACKEND  # the kernel inherits it
     try:
         pm.execute_notebook(str(path), str(out_path), parameters=dict(parameters), cwd=str(path.parent),
                             kernel_name=kernel, engine_name="mmgen", progress_bar=False, console=console,
                             label=label)
     finally:
         console.close()
+        if backend is None:
+            os.environ.pop("MPLBACKEND", None)
+        else:
+            os.environ["MPLBACKEND"] = backend
     seconds = round(time.time() - t0, 1)
     console.line(f"[mmgen] {label} done in {seconds} s")
     return seconds
 
 
 def run_notebooks(profile: str = "tiny", overrides: Mapping[str, Any] | None = None,
-                  only: Sequence[str] = (), kernel: str = "python3") -> list[tuple[str, float]]:
-    """Execute notebooks with ``PROFILE``/``OVERRIDES`` parameters; executed copies and a timing
-    table go to ``results/<profile>/notebooks/``. Stops at the first failing notebook."""
+                  only: Sequence[str] = (), kernel: str = "python3", fresh: bool | None = None) -> list[tuple[str, float]]:
+    """Execute notebooks with ``PROFILE``/``OVERRIDES`` parameters into the profile's results folder: executed copies
+    and a timing table under ``notebooks/``, what each wrote and the run's commit and machine in ``provenance.json``,
+    and the folder's summary (``README.md``) at the end. A ``fresh`` run (default: one of every notebook) first
+    clears the folder's outputs, so it holds one run's work. Stops at the first failing notebook."""
     prof = load_profile(profile, overrides)  # validates the profile and overrides before any work
     out_dir = prof.results / "notebooks"
+    paths = notebook_paths(only=only)
+    command = " ".join(["mmgen notebooks --profile", profile, *(["--only", ",".join(only)] if only else []),
+                        *(f"--set {k}={v}" for k, v in (overrides or {}).items())])
+    run = provenance.start(prof.results, provenance.new_run(profile, overrides or {}, NOTEBOOK_DIR.parent, command),
+                           fresh=not only if fresh is None else fresh)
     out_dir.mkdir(parents=True, exist_ok=True)
     timings = []
-    for path in notebook_paths(only=only):
+    for path in paths:
         parameters = {"PROFILE": profile, "OVERRIDES": dict(overrides or {})}
+        t0 = time.time()
         seconds = run_notebook(path, out_dir / path.name, parameters, kernel=kernel)
         strip_root(out_dir / path.name, prof.root, NOTEBOOK_DIR.parent)  # artifacts may live elsewhere (MMGEN_ROOT)
+        provenance.finish_notebook(prof.results, run, out_dir / path.name, seconds, provenance.outputs(prof.results, t0))
         timings.append((path.name, seconds))
     _write_timings(out_dir / "timings.csv", timings)
+    write_summary(prof.results)
     return timings
 
 

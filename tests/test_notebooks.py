@@ -15,7 +15,9 @@ from mmgen_core.compute import FP32_EAGER
 from mmgen_core.config import load_profile
 from mmgen_core.data import load_clips
 from mmgen_core.evaluation.speed import TRAINED_PARTS, bench_sampling, bench_training
-from mmgen_core.notebooks import notebook_paths, run_notebooks
+from mmgen_core.notebooks import NOTEBOOK_DIR, notebook_paths, run_notebooks
+from mmgen_core.reporting import audio_durations, provenance
+from mmgen_core.reporting.summary import SUMMARY_FILE, render_summary
 from mmgen_core.stages import Stages
 
 MODES = {"text", "mmgen", "mmgen+roll"}
@@ -228,12 +230,20 @@ def test_all_notebooks_run_on_smoke(tmp_path, monkeypatch):
         nb = json.loads(text)
         errors = [o for c in nb["cells"] for o in c.get("outputs", []) if o.get("output_type") == "error"]
         assert not errors, f"{name}: {errors[:1]}"
+        # shows every figure it draws (the kernel draws inline), matches its source, records its run
+        assert provenance.check_executed(out / "notebooks" / name, NOTEBOOK_DIR) == []
+        assert nb["metadata"]["mmgen"]["profile"] == "smoke" and nb["metadata"]["mmgen"]["commit"]
     assert (out / "notebooks" / "timings.csv").exists()
+    record = provenance.load(out)
+    assert len(record["runs"]) == 1 and set(record["notebooks"]) == {n for n, _ in timings}
+    assert record["files"]["tables/table1.csv"] == "08_results.ipynb"
+    assert (out / SUMMARY_FILE).read_text() == render_summary(out) and "## The paper's claims" in render_summary(out)
     assert list((out / "tables").glob("*.md")) and list((out / "figures").glob("*.png"))
     check_tables(out / "tables")
     assert list((tmp_path / "artifacts" / "smoke").glob("unet-text-*/unet-at-*/unet/config.json"))  # curve snapshots
-    listen = (out / "listen.md").read_text()
+    listen = (out / "listen.html").read_text()
     assert listen.count("<audio controls") == 2 * 5 and (out / "figures" / "listen_01.png").exists()
+    assert all(d > 0 for d in audio_durations(out / "listen.html"))  # a browser plays every clip of the page
     check_bench(Stages(load_profile("smoke"), train_missing=False, progress=False))
     # tiny's make reproduce leaves the small-data experiment to make evidence: 09 then says so in its claim row
     run_notebooks("smoke", {"claims.small_data": False}, only=["09"])

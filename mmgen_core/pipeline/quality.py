@@ -159,6 +159,8 @@ def plot_training_curves(table: pd.DataFrame, reference: pd.DataFrame | None = N
     different scales (weighting, target), so the loss is left to the table."""
     import matplotlib.pyplot as plt
 
+    from mmgen_core.reporting.plots import metric_label
+
     fig, axes = plt.subplots(1, len(measures), figsize=(4 * len(measures), 3.4))
     for ax, m in zip(np.atleast_1d(axes), measures):
         many_modes = table["mode"].nunique() > 1
@@ -168,7 +170,7 @@ def plot_training_curves(table: pd.DataFrame, reference: pd.DataFrame | None = N
         if reference is not None and m in reference:
             for (_, r), style in zip(reference.iterrows(), (":", "--", "-.")):
                 ax.axhline(r[m], color="grey", ls=style, label=r["system"])
-        ax.set(xlabel="CPU minutes of training", title=m)
+        ax.set(xlabel="CPU minutes of training", title=metric_label(m, 30))
     np.atleast_1d(axes)[0].legend(fontsize=7)
     fig.tight_layout()
     return fig

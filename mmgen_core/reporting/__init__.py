@@ -1,5 +1,6 @@
 """Writing results: tables (Markdown + CSV), figures and shared plots."""
-from .listen import write_listening_page
+from .browser import audio_durations
+from .listen import SYSTEM_NOTES, loudness_match, write_listening_page
 from .plots import (
     MEL_FPS,
     plot_generation,
@@ -14,6 +15,9 @@ from .tables import save_figure, save_table
 
 __all__ = [
     "MEL_FPS",
+    "SYSTEM_NOTES",
+    "audio_durations",
+    "loudness_match",
     "plot_generation",
     "plot_isr_latency",
     "plot_isr_quality",
