@@ -7,10 +7,16 @@ voice, so melody extraction can be scored exactly. Deterministic for a seed."""
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
+import os
 import re
+from collections import deque
+from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -206,8 +212,81 @@ def make_clip(work: Work, clip_seconds: float, rng: np.random.Generator) -> tupl
     return tracks, melody, meta
 
 
+@dataclass(frozen=True)
+class Draft:
+    """A work made into a clip, all but its audio: what a worker process hands back to the builder."""
+    tracks: list[Track]
+    melody: list[Note]
+    meta: dict[str, Any]
+    captions: list[str]
+
+
+def clip_id(work: Work) -> str:
+    """The id of the clip drawn from ``work``."""
+    return f"m21-{work.key}"
+
+
+def draft_clip(work: Work, clip_seconds: float, seed: int) -> Draft | str:
+    """Parse ``work`` and draw its clip and captions from its own seeded rng; a bad score gives its reject reason.
+
+    Every random choice comes from the clip's own rng, so the draft is the same in any process and order."""
+    rng = np.random.default_rng([seed, abs(hash_str(clip_id(work)))])
+    try:
+        tracks, melody, meta = make_clip(work, clip_seconds, rng)
+    except Exception as exc:
+        return _reason(exc)
+    return Draft(tracks, melody, meta, [write_caption(meta, rng), write_caption(meta, rng)])
+
+
+def _reason(exc: Exception) -> str:
+    """A reject reason: the exception's type and message."""
+    return f"{type(exc).__name__}: {exc}"
+
+
+def render_draft(renderer: Renderer, draft: Draft | str, seconds: float) -> np.ndarray | str:
+    """The draft's audio, or why the clip is rejected: a bad score, a failed or a silent render."""
+    if isinstance(draft, str):
+        return draft
+    try:
+        wav = renderer.render(draft.tracks, seconds)
+    except Exception as exc:
+        return _reason(exc)
+    return wav if np.abs(wav).max() >= 1e-4 else "ValueError: rendered silence"
+
+
+def resolve_workers(workers: int) -> int:
+    """``data.workers``: 0 = one process per core."""
+    return workers if workers > 0 else os.cpu_count() or 1
+
+
+def drafts(works: Sequence[Work], clip_seconds: float, seed: int, workers: int, ahead: int) -> Iterator[Draft | str]:
+    """Each work's draft, in work order: drafted here (``workers=1``) or by ``workers`` spawned processes that
+    run at most ``ahead`` works ahead of the consumer, so they overlap its rendering and melody extraction
+    and waste little past the point where it stops. Spawned, not forked: the parent may hold torch's and
+    onnxruntime's threads."""
+    draft = partial(draft_clip, clip_seconds=clip_seconds, seed=seed)
+    if workers == 1:
+        yield from map(draft, works)
+        return
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    try:
+        queued: deque[Future[Draft | str]] = deque(pool.submit(draft, w) for w in works[:ahead])
+        for work in works[ahead:]:
+            done = queued.popleft().result()
+            queued.append(pool.submit(draft, work))
+            yield done
+        while queued:
+            yield queued.popleft().result()
+    finally:  # the consumer stopped (enough clips, or an error): drop what is queued
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
 def build_music21(root: Path, cfg: DataConfig, seed: int = 0, progress: bool = True, batch: int = 32) -> Manifest:
-    """Render clips into ``root`` (resuming a previous partial build), extract melodies, split 8:1:1."""
+    """Render clips into ``root`` (resuming a previous partial build), extract melodies, split 8:1:1.
+
+    Works are drafted (parsed, the slow part) by ``cfg.workers`` processes but consumed in work order by
+    this one, which renders with its single synthesizer (a render depends on the previous ones through
+    FluidSynth's reverb tail), so the build is byte-identical for any number of workers."""
     man, stage = Manifest(root), StageDir(Path(root))
     if stage.done:
         return man
@@ -217,32 +296,26 @@ def build_music21(root: Path, cfg: DataConfig, seed: int = 0, progress: bool = T
     writer = ClipWriter(man, batch)
     kept = len(man.items()) if man.exists() else 0
     renderer = Renderer(cfg.soundfont)
-    works = list_works(seed, cfg.max_works)
+    works = [w for w in list_works(seed, cfg.max_works) if clip_id(w) not in done]
     bar = tqdm(total=cfg.n_clips, initial=kept, desc="music21 clips", disable=not progress)
-    for work in works:
-        if kept + writer.kept + len(writer.pending) >= cfg.n_clips:
-            break
-        cid = f"m21-{work.key}"
-        if cid in done:
-            continue
-        rng = np.random.default_rng([seed, abs(hash_str(cid))])
-        try:
-            tracks, melody, meta = make_clip(work, cfg.clip_seconds, rng)
-            wav = renderer.render(tracks, cfg.clip_seconds)
-            if np.abs(wav).max() < 1e-4:
-                raise ValueError("rendered silence")
-        except Exception as exc:  # a bad score is recorded and skipped; the build goes on
-            man.reject(Reject(cid, f"{type(exc).__name__}: {exc}", "music21"))
-            continue
-        save_audio(root / "audio" / f"{cid}.wav", normalize_peak(wav, 0.5))
-        save_midi([n for t in tracks for n in t.notes], root / "midi" / f"{cid}.mid",
-                  programs={i: t.program for i, t in enumerate(tracks)})
-        meta["score_midi"] = f"midi/{cid}.mid"
-        item = Item(id=cid, audio=f"audio/{cid}.wav", captions=[write_caption(meta, rng), write_caption(meta, rng)],
-                    melody_gt=notes_to_text(melody), source="music21", meta=meta)
-        writer.add(item, wav)
-        bar.n = kept + writer.kept
-        bar.refresh()
+    with closing(drafts(works, cfg.clip_seconds, seed, resolve_workers(cfg.workers), 2 * batch)) as results:
+        for work in works:
+            if kept + writer.kept + len(writer.pending) >= cfg.n_clips:
+                break
+            cid, draft = clip_id(work), next(results)
+            wav = render_draft(renderer, draft, cfg.clip_seconds)
+            if isinstance(wav, str):  # a bad score is recorded and skipped; the build goes on
+                man.reject(Reject(cid, wav, "music21"))
+                continue
+            save_audio(root / "audio" / f"{cid}.wav", normalize_peak(wav, 0.5))
+            save_midi([n for t in draft.tracks for n in t.notes], root / "midi" / f"{cid}.mid",
+                      programs={i: t.program for i, t in enumerate(draft.tracks)})
+            meta = {**draft.meta, "score_midi": f"midi/{cid}.mid"}
+            item = Item(id=cid, audio=f"audio/{cid}.wav", captions=draft.captions,
+                        melody_gt=notes_to_text(draft.melody), source="music21", meta=meta)
+            writer.add(item, wav)
+            bar.n = kept + writer.kept
+            bar.refresh()
     writer.flush()
     bar.n = kept + writer.kept
     bar.close()
