@@ -74,9 +74,13 @@ class StageDir:
 
 
 def keyed_fields(config: Any) -> dict[str, Any]:
-    """A config's fields that change its stage's result: all but those named in its ``UNKEYED``."""
+    """A config's fields that change its stage's result: all but those named in its ``UNKEYED``, and those
+    its ``KEYED_UNLESS`` maps to the value that reproduces what was built before the field existed (a switch
+    added later keys only the runs that set it, so today's folders stay valid)."""
     fields = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config)
-    return {k: v for k, v in fields.items() if k not in getattr(config, "UNKEYED", ())}
+    legacy = getattr(config, "KEYED_UNLESS", {})
+    return {k: v for k, v in fields.items()
+            if k not in getattr(config, "UNKEYED", ()) and not (k in legacy and v == legacy[k])}
 
 
 def stage_dir(artifacts: Path, stage: str, *configs: Any, upstream: Sequence[StageDir | Path | str] = (),

@@ -38,6 +38,7 @@ class LoopConfig:
     steps: int
     lr: float
     optimizer: str = "adamw"  # adamw | adam
+    beta2: float = 0.999  # Adam's second-moment decay: 0.99-0.95 adapts faster in short runs
     weight_decay: float = 0.0
     warmup_steps: int = 0
     schedule: str = "constant"  # after the linear warm-up: constant | cosine (to 0 at ``steps``)
@@ -116,7 +117,7 @@ def train(model: torch.nn.Module, loss_fn: LossFn, cfg: LoopConfig, ckpt_dir: st
     autocast = acc.autocast if acc.device.type == "cuda" else lambda: compute.autocast(acc.device)
     compute.prepare(model, acc.device)
     params = [p for p in model.parameters() if p.requires_grad]
-    opt = OPTIMIZERS[cfg.optimizer](params, lr=cfg.lr, weight_decay=cfg.weight_decay,
+    opt = OPTIMIZERS[cfg.optimizer](params, lr=cfg.lr, betas=(0.9, cfg.beta2), weight_decay=cfg.weight_decay,
                                     **({"fused": True} if compute.fused_optimizer else {}))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, partial(lr_factor, warmup=cfg.warmup_steps, total=cfg.steps,
                                                            schedule=cfg.schedule))

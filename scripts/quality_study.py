@@ -27,6 +27,7 @@ from mmgen_core.pipeline.quality import (
     QualityConfig,
     generation_grid,
     load_probe,
+    minutes_to_reach,
     plot_training_curves,
     reference_rows,
     training_curve,
@@ -47,6 +48,9 @@ def main() -> None:
     ap.add_argument("--mode", default="text", help="conditioning mode of the training curves and the grid")
     ap.add_argument("--recipes", default=",".join(RECIPES), help=f"comma-separated subset of {list(RECIPES)}")
     ap.add_argument("--checkpoints", default="200,400,800", help="steps at which each recipe's run is scored")
+    ap.add_argument("--train-seeds", default="", help="UNet training seeds per recipe, e.g. 0,1 (default: the profile's seed)")
+    ap.add_argument("--reference", default="", help="a recipe whose last checkpoint the others must reach: writes "
+                    "quality_reach<tag> (first checkpoint as good on FAD∞ and richness, and its CPU minutes)")
     ap.add_argument("--clips", type=int, default=None, help="validation clips per row (default: the profile's quality.clips)")
     ap.add_argument("--tag", default="", help="suffix of the table names (to keep several studies apart)")
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
@@ -64,7 +68,9 @@ def main() -> None:
              f" clip x0 {stages.generation_config.clip_x0:g}, guidance {stages.generation_config.guidance:g}, "
              f"1 candidate, seed 0; backbone {eval_cfg.backbone}. Command: `python scripts/quality_study.py "
              f"--profile {profile.name} --parts {args.parts} --mode {args.mode} --recipes {args.recipes} "
-             f"--checkpoints {args.checkpoints} --clips {args.clips}" + "".join(f" --set {o}" for o in args.overrides) + "`.")
+             f"--checkpoints {args.checkpoints} --clips {args.clips}"
+             + (f" --train-seeds {args.train_seeds}" if args.train_seeds else "")
+             + (f" --reference {args.reference}" if args.reference else "") + "".join(f" --set {o}" for o in args.overrides) + "`.")
     t0 = time.time()
     if "reference" in parts:
         ref = reference_rows(stages, probe, eval_cfg, load_probe(stages.dataset, "train", args.clips))
@@ -72,13 +78,22 @@ def main() -> None:
         print(ref.to_string(), flush=True)
     if "training" in parts:
         checkpoints = [int(s) for s in args.checkpoints.split(",")]
+        train_seeds = [int(s) for s in args.train_seeds.split(",")] if args.train_seeds else [None]
         curves = []
         for name in args.recipes.split(","):
             label = name + (f" [{', '.join(args.overrides)}]" if args.overrides else "")  # e.g. v-minsnr [diffusion.roll=chroma]
-            curves.append(training_curve(stages, args.mode, RECIPES[name], checkpoints, probe, eval_cfg, name=label))
-            table = pd.concat(curves, ignore_index=True)
-            save_table(table, out, f"quality_training{tag}", where)
-            print(curves[-1].to_string(), flush=True)
+            for train_seed in train_seeds:
+                curves.append(training_curve(stages, args.mode, RECIPES[name], checkpoints, probe, eval_cfg,
+                                             name=label, train_seed=train_seed))
+                table = pd.concat(curves, ignore_index=True)
+                save_table(table, out, f"quality_training{tag}", where)
+                print(curves[-1].to_string(), flush=True)
+        if args.reference:
+            reach = minutes_to_reach(table, args.reference)
+            save_table(reach, out, f"quality_reach{tag}", where + f" Reference: {args.reference} at its last "
+                       "checkpoint; a recipe reaches it when its mean over training seeds is as good on FAD∞ and "
+                       "harmonic richness.")
+            print(reach.to_string(), flush=True)
         ref_csv = out / "tables" / f"quality_reference{tag}.csv"
         ref = pd.read_csv(ref_csv) if ref_csv.exists() else None
         save_figure(plot_training_curves(table, ref), out, f"quality_vs_training{tag}")
@@ -86,7 +101,9 @@ def main() -> None:
     if "figure" in parts:
         tables = profile.results / "tables"
         runs = pd.concat([pd.read_csv(p) for p in sorted(tables.glob("quality_training*.csv"))], ignore_index=True)
-        runs = runs.drop_duplicates(["recipe", "mode", "steps"], keep="first").sort_values(["recipe", "steps"])
+        runs = runs if "train_seed" in runs else runs.assign(train_seed=0)
+        runs = runs.fillna({"train_seed": 0}).drop_duplicates(["recipe", "mode", "train_seed", "steps"], keep="first")
+        runs = runs.sort_values(["recipe", "steps"])
         ref_csv = tables / "quality_reference.csv"
         save_figure(plot_training_curves(runs, pd.read_csv(ref_csv) if ref_csv.exists() else None), out,
                     "quality_vs_training")

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import zlib
-from dataclasses import replace
+from dataclasses import fields, replace
 
 import numpy as np
 import pytest
@@ -33,7 +33,7 @@ from mmgen_core.diffusion import (
     window_starts,
     windowed,
 )
-from mmgen_core.diffusion.train import loss_weights, row_sampler
+from mmgen_core.diffusion.train import loss_weights, row_sampler, timestep_sampler, unet_loop
 from mmgen_core.diffusion.unet import to_epsilon
 from mmgen_core.melody import Note, notes_to_text
 from mmgen_core.retrieval import IndexConfig, VectorDB
@@ -216,7 +216,9 @@ def test_min_snr_weights():
 
 
 @pytest.mark.parametrize("recipe", [{"prediction": "v_prediction", "loss_weighting": "min_snr"},
-                                    {"lr_schedule": "cosine"}])
+                                    {"lr_schedule": "cosine"},
+                                    {"prediction": "v_prediction", "loss_weighting": "min_snr", "noise_levels": "log_normal",
+                                     "optimizer": "adam", "beta2": 0.99}])
 def test_training_recipes_train_and_sample(tmp_path, recipe):
     cfg = DiffusionConfig(**{**CFG.__dict__, **recipe})
     d = _data()
@@ -230,7 +232,8 @@ def test_training_recipes_train_and_sample(tmp_path, recipe):
 
 
 def test_recipe_fields_are_checked():
-    for field, bad in (("prediction", "sample"), ("loss_weighting", "p2"), ("lr_schedule", "step")):
+    for field, bad in (("prediction", "sample"), ("loss_weighting", "p2"), ("lr_schedule", "step"),
+                       ("noise_levels", "logit"), ("optimizer", "sgd"), ("beta2", 1.0), ("log_sigma_std", 0.0)):
         with pytest.raises(ValueError, match=field):
             DiffusionConfig(**{field: bad})
 
@@ -387,3 +390,67 @@ def test_query_fields_are_checked():
     with pytest.raises(ValueError, match="train_melody"):
         DiffusionConfig(train_melody="random")
     assert DiffusionConfig(train_query="mix", text_query_prob=0).text_query_prob == 0
+
+
+# the switches added for cheaper training runs (issue 25): today's UNet folders keep their keys
+LEVERS = {"noise_levels": "log_normal", "optimizer": "adam", "beta2": 0.99}
+BEFORE_LEVERS = {"modes", "checkpoint_every", *LEVERS, "log_sigma_mean", "log_sigma_std"}
+
+
+def _dirs(tmp_path, **changes) -> tuple[str, str]:
+    cfg = replace(CFG, **changes)
+    cond = conditions_dir(cfg, Manifest(tmp_path / "data-a"), "decoder-b", tmp_path / "alignment-c", None, tmp_path, 0)
+    return cond.name, unet_dir(cfg, "text", cond, tmp_path, 0).name
+
+
+def test_new_switches_key_only_the_unets_that_set_them(tmp_path):
+    """Defaults leave the UNet key as it was before the switches existed; each set switch gets its own UNet
+    folder and leaves the training conditions' folder alone; the log-normal's parameters key only log-normal runs."""
+    from mmgen_core.artifacts import keyed_fields
+
+    assert set(keyed_fields(CFG)) == {f.name for f in fields(CFG)} - BEFORE_LEVERS  # the fields keyed before
+    base = _dirs(tmp_path)
+    assert _dirs(tmp_path, **{k: DiffusionConfig.KEYED_UNLESS[k] for k in LEVERS}) == base
+    names = {base[1]}
+    for field, value in LEVERS.items():
+        cond, unet = _dirs(tmp_path, **{field: value})
+        assert cond == base[0] and unet not in names, field
+        names.add(unet)
+    assert _dirs(tmp_path, log_sigma_mean=0.3) == base  # uniform timesteps never draw from the log-normal
+    log_normal = _dirs(tmp_path, noise_levels="log_normal")
+    assert _dirs(tmp_path, noise_levels="log_normal", log_sigma_mean=0.3)[1] != log_normal[1]
+
+
+def test_uniform_timesteps_draw_as_before_and_log_normal_follows_its_sigma():
+    from diffusers import DDPMScheduler
+
+    from mmgen_core.diffusion import noise_schedule
+
+    sched = DDPMScheduler(**noise_schedule(CFG))
+    uniform = timestep_sampler(sched, CFG)(64, torch.Generator().manual_seed(3))
+    assert torch.equal(uniform, torch.randint(1000, (64,), generator=torch.Generator().manual_seed(3)))
+    cfg = replace(CFG, noise_levels="log_normal", log_sigma_mean=0.5, log_sigma_std=0.8)
+    t = timestep_sampler(sched, cfg)(20000, torch.Generator().manual_seed(0))
+    assert t.min() >= 0 and t.max() < 1000
+    ab = sched.alphas_cumprod[t]
+    log_sigma = 0.5 * torch.log((1 - ab) / ab)
+    assert abs(float(log_sigma.mean()) - 0.5) < 0.05 and abs(float(log_sigma.std()) - 0.8) < 0.05
+    assert t.float().std() < uniform.float().std()  # concentrated on the middle noise levels
+
+
+def test_the_optimiser_switches_reach_the_loop(monkeypatch, tmp_path):
+    import mmgen_core.training as training
+
+    made = []
+
+    def recording(kind):
+        def make(params, **kw):
+            made.append((kind, kw["betas"]))
+            return torch.optim.Adam(params, **kw) if kind == "adam" else torch.optim.AdamW(params, **kw)
+        return make
+
+    monkeypatch.setattr(training, "OPTIMIZERS", {k: recording(k) for k in training.OPTIMIZERS})
+    cfg = replace(CFG, optimizer="adam", beta2=0.95, steps=1)
+    assert (unet_loop(cfg).optimizer, unet_loop(cfg).beta2) == ("adam", 0.95)
+    train_unet(_data(), cfg, "text", tmp_path)
+    assert made == [("adam", (0.9, 0.95))]

@@ -13,6 +13,8 @@ LOSS_WEIGHTINGS = ("none", "min_snr")
 LR_SCHEDULES = ("constant", "cosine")
 TRAIN_QUERIES = ("text", "audio", "mix")
 TRAIN_MELODIES = ("own", "retrieved")
+NOISE_LEVELS = ("uniform", "log_normal")
+OPTIMIZERS = ("adamw", "adam")
 
 
 @dataclass
@@ -48,11 +50,18 @@ class DiffusionConfig:
     weight_decay: float = 0.01
     warmup_steps: int = 50
     lr_schedule: str = "constant"  # after the warm-up: constant | cosine (to 0 at the last step)
+    optimizer: str = "adamw"  # adamw | adam
+    beta2: float = 0.999  # Adam's second-moment decay
+    noise_levels: str = "uniform"  # training timesteps: uniform (DDPM) | log_normal (EDM: ln σ ~ N(mean, std²))
+    log_sigma_mean: float = -0.5  # log_normal: EDM's P_mean -1.2 at σ_data 0.5, shifted for unit-std latents
+    log_sigma_std: float = 1.2
     ema_decay: float = 0.999
     checkpoint_every: int = 200
     pretrained: str | None = None
 
     UNKEYED: ClassVar[tuple[str, ...]] = ("modes", "checkpoint_every")  # each mode is its own artifact
+    KEYED_UNLESS: ClassVar[dict[str, Any]] = {  # switches added after UNets were trained: keyed once set
+        "optimizer": "adamw", "beta2": 0.999, "noise_levels": "uniform", "log_sigma_mean": -0.5, "log_sigma_std": 1.2}
 
     def __post_init__(self) -> None:
         bad = [m for m in self.modes if m not in MODES]
@@ -64,9 +73,13 @@ class DiffusionConfig:
             raise ValueError("diffusion.attention needs one flag per entry of block_out_channels")
         for name, allowed in (("prediction", PREDICTIONS), ("loss_weighting", LOSS_WEIGHTINGS),
                               ("lr_schedule", LR_SCHEDULES), ("train_query", TRAIN_QUERIES),
-                              ("train_melody", TRAIN_MELODIES)):
+                              ("train_melody", TRAIN_MELODIES), ("noise_levels", NOISE_LEVELS),
+                              ("optimizer", OPTIMIZERS)):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"diffusion.{name} must be one of {allowed}, not {getattr(self, name)!r}")
+        if not (0.0 < self.beta2 < 1.0 and self.log_sigma_std > 0):
+            raise ValueError(f"diffusion.beta2 must be in (0, 1) and log_sigma_std > 0, not {self.beta2!r}, "
+                             f"{self.log_sigma_std!r}")
         if not (isinstance(self.text_query_prob, (int, float)) and 0.0 <= self.text_query_prob <= 1.0):
             raise ValueError(f"diffusion.text_query_prob is a probability in [0, 1], not {self.text_query_prob!r}")
 

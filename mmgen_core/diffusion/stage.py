@@ -60,11 +60,14 @@ def conditions_dir(cfg: DiffusionConfig, manifest: Manifest, decoder_folder: str
 
 def unet_dir(cfg: DiffusionConfig, mode: str, conditions: StageDir, artifacts: Path, seed: int) -> StageDir:
     """One mode's UNet folder: keyed by the diffusion config (less the mode list and checkpoint cadence, and
-    ``text_query_prob`` unless ``train_query`` is mix, so runs that never draw it keep their folders),
-    the mode and the conditions it trains on."""
+    ``text_query_prob`` unless ``train_query`` is mix and the log-normal's parameters unless noise levels are
+    log-normal, so runs that never draw them keep their folders), the mode and the conditions it trains on."""
     key = keyed_fields(cfg)
     if cfg.train_query != "mix":
         del key["text_query_prob"]
+    if cfg.noise_levels != "log_normal":
+        for k in ("log_sigma_mean", "log_sigma_std"):
+            key.pop(k, None)
     return stage_dir(artifacts, "unet-" + check_mode(mode).replace("+", "_"), key, upstream=[conditions],
                      seed=seed, format=FORMAT)
 

@@ -28,6 +28,23 @@ def loss_weights(alpha_bar: torch.Tensor, cfg: DiffusionConfig) -> torch.Tensor:
     return snr.clamp(max=cfg.min_snr_gamma) / (snr + (1.0 if cfg.prediction == "v_prediction" else 0.0))
 
 
+def timestep_sampler(sched: DDPMScheduler, cfg: DiffusionConfig) -> Callable[[int, torch.Generator], torch.Tensor]:
+    """Draws training timesteps: uniformly (DDPM), or ``log_normal``: EDM's noise-level distribution
+    (Karras et al. 2022), ln σ ~ N(log_sigma_mean, log_sigma_std²) with σ² = (1 − ᾱ)/ᾱ, each draw taken to the
+    timestep of the nearest σ — it spends the steps on the middle noise levels where the loss can still fall."""
+    n = sched.config.num_train_timesteps
+    if cfg.noise_levels == "uniform":
+        return lambda b, gen: torch.randint(n, (b,), generator=gen)
+    log_sigma = 0.5 * torch.log((1 - sched.alphas_cumprod) / sched.alphas_cumprod).float()  # increasing in t
+
+    def draw(b: int, gen: torch.Generator) -> torch.Tensor:
+        want = cfg.log_sigma_mean + cfg.log_sigma_std * torch.randn(b, generator=gen)
+        hi = torch.searchsorted(log_sigma, want).clamp(1, n - 1)
+        return torch.where((want - log_sigma[hi - 1]).abs() <= (log_sigma[hi] - want).abs(), hi - 1, hi)
+
+    return draw
+
+
 def row_sampler(data: ConditionData, cfg: DiffusionConfig) -> Callable[[torch.Generator], torch.Tensor]:
     """Draws a batch's condition rows: uniformly, or under ``train_query: mix`` from one query kind per batch,
     text with probability ``text_query_prob`` (the authors' per-batch coin). Only ``mix`` draws the coin,
@@ -55,6 +72,7 @@ def diffusion_loss_fn(data: ConditionData, cfg: DiffusionConfig, mode: str):
     n_frames = data.latents.shape[2]
     crop = min(cfg.crop_frames or n_frames, n_frames)
     sample_rows = row_sampler(data, cfg)
+    sample_t = timestep_sampler(sched, cfg)
 
     def loss_fn(unet: UNet2DConditionModel, gen: torch.Generator, step: int):
         b = cfg.batch_size
@@ -68,7 +86,7 @@ def diffusion_loss_fn(data: ConditionData, cfg: DiffusionConfig, mode: str):
         if use_roll:
             roll = torch.stack([data.rolls[i, :, s:s + crop] for i, s in zip(items, starts)]) * keep[:, None, None, None]
         noise = torch.randn(x0.shape, generator=gen)
-        t = torch.randint(sched.config.num_train_timesteps, (b,), generator=gen)
+        t = sample_t(b, gen)
         dev = unet.device
         xt = sched.add_noise(x0, noise, t)
         out = predict_noise(unet, xt.to(dev), t.to(dev), cond.to(dev), roll).float()
@@ -81,8 +99,10 @@ def diffusion_loss_fn(data: ConditionData, cfg: DiffusionConfig, mode: str):
 
 
 def unet_loop(cfg: DiffusionConfig) -> LoopConfig:
-    """The UNet's optimisation: AdamW with weight decay, linear warm-up, constant or cosine rate, EMA of the weights."""
-    return LoopConfig(steps=cfg.steps, lr=cfg.lr, weight_decay=cfg.weight_decay, warmup_steps=cfg.warmup_steps,
+    """The UNet's optimisation: AdamW (or Adam) with weight decay, linear warm-up, constant or cosine rate, EMA of
+    the weights."""
+    return LoopConfig(steps=cfg.steps, lr=cfg.lr, optimizer=cfg.optimizer, beta2=cfg.beta2,
+                      weight_decay=cfg.weight_decay, warmup_steps=cfg.warmup_steps,
                       schedule=cfg.lr_schedule, ema_decay=cfg.ema_decay, checkpoint_every=cfg.checkpoint_every)
 
 

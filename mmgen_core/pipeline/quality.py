@@ -36,6 +36,14 @@ RECIPES: dict[str, dict[str, Any]] = {  # training recipes compared by `make qua
     "eps-minsnr-cosine": {"prediction": "epsilon", "loss_weighting": "min_snr", "lr_schedule": "cosine"},
     "official": {"prediction": "v_prediction", "loss_weighting": "min_snr", "lr_schedule": "constant",
                  "train_query": "mix", "train_melody": "retrieved"},  # v-minsnr on the authors' conditioning
+    # levers for cheaper runs (issue 25), each one change to the profile's own recipe ("default")
+    "default": {},
+    "log-normal": {"noise_levels": "log_normal"},  # EDM's noise-level distribution instead of uniform timesteps
+    "lr-2x": {"lr": 2e-3},
+    "beta2-0.99": {"beta2": 0.99},
+    "batch-8": {"batch_size": 8},  # half the samples per step (half the CPU time per step)
+    "crop-32": {"crop_frames": 32},  # half the latent frames per sample
+    "ema-0.99": {"ema_decay": 0.99},
 }
 
 
@@ -115,14 +123,16 @@ def generate_for(pipe: MMGenPipeline, probe: Probe, seed: int = 0, **generation:
 
 
 def training_curve(stages, mode: str, recipe: dict[str, Any], checkpoints: Sequence[int], probe: Probe,
-                   eval_cfg: EvaluationConfig, *, name: str = "", seed: int = 0, progress: bool = True,
-                   **generation: Any) -> pd.DataFrame:
+                   eval_cfg: EvaluationConfig, *, name: str = "", seed: int = 0, train_seed: int | None = None,
+                   progress: bool = True, **generation: Any) -> pd.DataFrame:
     """Quality of one mode's UNet along one training run of ``recipe`` (``diffusion`` overrides), scored at
     each of ``checkpoints`` (steps; the last is the run's length). Rows carry the steps, the CPU minutes
-    of training up to there and the training loss of the last 10% of those steps. A run trained earlier
-    without snapshots (e.g. by another notebook) gives its last point only, and says so."""
+    of training up to there and the training loss of the last 10% of those steps. ``train_seed``: the UNet's
+    training seed (default: the stages'); ``seed``: the sampling seed. A run trained earlier without
+    snapshots (e.g. by another notebook) gives its last point only, and says so."""
     steps = max(checkpoints)
     run = stages.with_diffusion(**{**recipe, "steps": steps})
+    run = run if train_seed is None else run.with_unet_seed(train_seed)
     rows = []
     for at in tqdm(sorted(checkpoints), desc=f"{name or mode} curve", disable=not progress):
         try:
@@ -135,9 +145,35 @@ def training_curve(stages, mode: str, recipe: dict[str, Any], checkpoints: Seque
         pipe = run.pipeline_of(unet, replace(run.generation_config, mode=mode))
         gen = generate_for(pipe, probe, seed, **generation)
         losses = [h["loss"] for h in report["history"] if h["step"] >= 0.9 * at]
-        rows.append({"recipe": name or str(recipe), "mode": mode, "steps": at,
+        rows.append({"recipe": name or str(recipe), "mode": mode, "train_seed": run.unet_seed, "steps": at,
                      "cpu_minutes": report["train_seconds"] / 60, "loss": float(np.mean(losses)),
                      **score_clips(list(gen.waveforms), probe, pipe.embedder, eval_cfg, gen.melodies)})
+    return pd.DataFrame(rows)
+
+
+def minutes_to_reach(table: pd.DataFrame, reference: str = "default", measures: Sequence[str] = ("fad_inf", "richness")
+                     ) -> pd.DataFrame:
+    """For each recipe, the first checkpoint whose mean over training seeds is as good as the reference recipe's
+    last checkpoint on every measure (FAD∞ and KID no higher, the rest no lower), its CPU minutes and their
+    fraction of the reference's; NaN where no checkpoint gets there. Means are over the seeds a recipe ran."""
+    lower_better = {"fad", "fad_inf", "kid", "end_click_db"}
+    means = table.groupby(["recipe", "steps"], sort=False)[[*measures, "cpu_minutes"]].mean().reset_index()
+    seeds = table.groupby("recipe")["train_seed"].nunique() if "train_seed" in table else None
+    ref = means[means["recipe"] == reference]
+    if ref.empty:
+        raise ValueError(f"minutes_to_reach: no rows of the reference recipe {reference!r}")
+    target = ref.loc[ref["steps"].idxmax()]
+    rows = []
+    for recipe, g in means.groupby("recipe", sort=False):
+        ok = np.ones(len(g), bool)
+        for m in measures:
+            ok &= (g[m] <= target[m]).to_numpy() if m in lower_better else (g[m] >= target[m]).to_numpy()
+        hit = g.sort_values("steps")[ok[np.argsort(g["steps"].to_numpy(), kind="stable")]].head(1)
+        minutes = float(hit["cpu_minutes"].iloc[0]) if len(hit) else float("nan")
+        rows.append({"recipe": recipe, "seeds": int(seeds[recipe]) if seeds is not None else 1,
+                     "steps": int(hit["steps"].iloc[0]) if len(hit) else np.nan, "cpu_minutes": minutes,
+                     "fraction_of_reference": minutes / float(target["cpu_minutes"]),
+                     **{f"best_{m}": float(g[m].min() if m in lower_better else g[m].max()) for m in measures}})
     return pd.DataFrame(rows)
 
 
@@ -154,19 +190,26 @@ def generation_grid(pipe: MMGenPipeline, probe: Probe, settings: Sequence[dict[s
 
 def plot_training_curves(table: pd.DataFrame, reference: pd.DataFrame | None = None,
                          measures: Sequence[str] = ("fad_inf", "kid", "richness", "text_audio")):
-    """Quality against CPU minutes of training, one line per recipe and mode (KID with its 95% interval, ±1.96 se),
+    """Quality against CPU minutes of training, one line per recipe and mode through the mean over training
+    seeds, each seed's own point as a dot of the same colour (one seed: KID with its 95% interval, ±1.96 se);
     the reference rows (real clips, decoder ceiling) as grey lines. Losses of different recipes are on
     different scales (weighting, target), so the loss is left to the table."""
     import matplotlib.pyplot as plt
 
     from mmgen_core.reporting.plots import metric_label
 
+    table = table if "train_seed" in table else table.assign(train_seed=0)
     fig, axes = plt.subplots(1, len(measures), figsize=(4 * len(measures), 3.4))
     for ax, m in zip(np.atleast_1d(axes), measures):
         many_modes = table["mode"].nunique() > 1
         for (recipe, mode), g in table.groupby(["recipe", "mode"], sort=False):
-            ax.errorbar(g["cpu_minutes"], g[m], yerr=1.96 * g["kid_se"] if m == "kid" else None, marker="o",
-                        capsize=3, label=f"{recipe} ({mode})" if many_modes else recipe)
+            mean = g.groupby("steps")[[m, "cpu_minutes"]].mean()
+            seeds = g["train_seed"].nunique()
+            label = (f"{recipe} ({mode})" if many_modes else recipe) + (f", {seeds} seeds" if seeds > 1 else "")
+            line = ax.errorbar(mean["cpu_minutes"], mean[m], marker="o", capsize=3, label=label,
+                               yerr=1.96 * g["kid_se"] if m == "kid" and seeds == 1 else None)
+            if seeds > 1:
+                ax.scatter(g["cpu_minutes"], g[m], s=12, alpha=0.6, color=line[0].get_color())
         if reference is not None and m in reference:
             for (_, r), style in zip(reference.iterrows(), (":", "--", "-.")):
                 ax.axhline(r[m], color="grey", ls=style, label=r["system"])
