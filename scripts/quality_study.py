@@ -51,6 +51,8 @@ def main() -> None:
     ap.add_argument("--train-seeds", default="", help="UNet training seeds per recipe, e.g. 0,1 (default: the profile's seed)")
     ap.add_argument("--reference", default="", help="a recipe whose last checkpoint the others must reach: writes "
                     "quality_reach<tag> (first checkpoint as good on FAD∞ and richness, and its CPU minutes)")
+    ap.add_argument("--reference-checkpoints", default="", help="the reference recipe's own checkpoints, e.g. "
+                    "400,800,1600: the target is its full run while the others are scored on shorter ones")
     ap.add_argument("--clips", type=int, default=None, help="validation clips per row (default: the profile's quality.clips)")
     ap.add_argument("--tag", default="", help="suffix of the table names (to keep several studies apart)")
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
@@ -70,7 +72,8 @@ def main() -> None:
              f"--profile {profile.name} --parts {args.parts} --mode {args.mode} --recipes {args.recipes} "
              f"--checkpoints {args.checkpoints} --clips {args.clips}"
              + (f" --train-seeds {args.train_seeds}" if args.train_seeds else "")
-             + (f" --reference {args.reference}" if args.reference else "") + "".join(f" --set {o}" for o in args.overrides) + "`.")
+             + (f" --reference {args.reference}" if args.reference else "")
+             + (f" --reference-checkpoints {args.reference_checkpoints}" if args.reference_checkpoints else "") + "".join(f" --set {o}" for o in args.overrides) + "`.")
     t0 = time.time()
     if "reference" in parts:
         ref = reference_rows(stages, probe, eval_cfg, load_probe(stages.dataset, "train", args.clips))
@@ -78,21 +81,27 @@ def main() -> None:
         print(ref.to_string(), flush=True)
     if "training" in parts:
         checkpoints = [int(s) for s in args.checkpoints.split(",")]
+        ref_checkpoints = [int(s) for s in args.reference_checkpoints.split(",")] if args.reference_checkpoints else None
         train_seeds = [int(s) for s in args.train_seeds.split(",")] if args.train_seeds else [None]
         curves = []
+        changes = [o for o in args.overrides if not o.startswith("output.")]  # where results go changes no run
+        suffix = f" [{', '.join(changes)}]" if changes else ""  # e.g. v-minsnr [diffusion.roll=chroma]
+        reach = None
         for name in args.recipes.split(","):
-            label = name + (f" [{', '.join(args.overrides)}]" if args.overrides else "")  # e.g. v-minsnr [diffusion.roll=chroma]
+            label = name + suffix
             for train_seed in train_seeds:
-                curves.append(training_curve(stages, args.mode, RECIPES[name], checkpoints, probe, eval_cfg,
+                at = ref_checkpoints if name == args.reference and ref_checkpoints else checkpoints
+                curves.append(training_curve(stages, args.mode, RECIPES[name], at, probe, eval_cfg,
                                              name=label, train_seed=train_seed))
                 table = pd.concat(curves, ignore_index=True)
                 save_table(table, out, f"quality_training{tag}", where)
                 print(curves[-1].to_string(), flush=True)
-        if args.reference:
-            reach = minutes_to_reach(table, args.reference)
-            save_table(reach, out, f"quality_reach{tag}", where + f" Reference: {args.reference} at its last "
-                       "checkpoint; a recipe reaches it when its mean over training seeds is as good on FAD∞ and "
-                       "harmonic richness.")
+                if args.reference and args.reference + suffix in set(table["recipe"]):  # after every run, so a
+                    reach = minutes_to_reach(table, args.reference + suffix)             # study cut short says
+                    save_table(reach, out, f"quality_reach{tag}", where + f" Reference: {args.reference} at its "
+                               "last checkpoint; a recipe reaches it when its mean over training seeds is as good "
+                               "on FAD∞ and harmonic richness.")
+        if reach is not None:
             print(reach.to_string(), flush=True)
         ref_csv = out / "tables" / f"quality_reference{tag}.csv"
         ref = pd.read_csv(ref_csv) if ref_csv.exists() else None
