@@ -6,7 +6,8 @@ Three parts, each written to ``results/<profile>/tables/quality_<part>.{md,csv}`
 * ``training`` — each recipe's UNet scored along its training run (steps, CPU minutes), and the figure
   ``figures/quality_vs_training.png``;
 * ``generation`` — the profile's UNet of ``--mode`` under guidance 1–5 and other samplers/step counts;
-* ``figure`` — every ``quality_training*.csv`` written so far in one ``figures/quality_vs_training.png``.
+* ``figure`` — every ``quality_training*.csv`` written so far in one ``figures/quality_vs_training.png`` (with
+  ``--tag``: that study's table only, and ``--reference``'s target line).
 
 Run: ``python scripts/quality_study.py --profile tiny --parts reference,training --recipes eps,minsnr``.
 Recipes are diffusion overrides (:data:`mmgen_core.pipeline.quality.RECIPES`); every UNet is an artifact
@@ -48,12 +49,14 @@ def main() -> None:
     ap.add_argument("--mode", default="text", help="conditioning mode of the training curves and the grid")
     ap.add_argument("--recipes", default=",".join(RECIPES), help=f"comma-separated subset of {list(RECIPES)}")
     ap.add_argument("--checkpoints", default="200,400,800", help="steps at which each recipe's run is scored")
-    ap.add_argument("--train-seeds", default="", help="UNet training seeds per recipe, e.g. 0,1 (default: the profile's seed)")
+    ap.add_argument("--train-seeds", default="",
+                    help="UNet training seeds per recipe, e.g. 0,1 (default: the profile's seed)")
     ap.add_argument("--reference", default="", help="a recipe whose last checkpoint the others must reach: writes "
                     "quality_reach<tag> (first checkpoint as good on FAD∞ and richness, and its CPU minutes)")
     ap.add_argument("--reference-checkpoints", default="", help="the reference recipe's own checkpoints, e.g. "
                     "400,800,1600: the target is its full run while the others are scored on shorter ones")
-    ap.add_argument("--clips", type=int, default=None, help="validation clips per row (default: the profile's quality.clips)")
+    ap.add_argument("--clips", type=int, default=None,
+                    help="validation clips per row (default: the profile's quality.clips)")
     ap.add_argument("--tag", default="", help="suffix of the table names (to keep several studies apart)")
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                     help="override a profile value, e.g. --set diffusion.roll=chroma (repeatable)")
@@ -73,7 +76,10 @@ def main() -> None:
              f"--checkpoints {args.checkpoints} --clips {args.clips}"
              + (f" --train-seeds {args.train_seeds}" if args.train_seeds else "")
              + (f" --reference {args.reference}" if args.reference else "")
-             + (f" --reference-checkpoints {args.reference_checkpoints}" if args.reference_checkpoints else "") + "".join(f" --set {o}" for o in args.overrides) + "`.")
+             + (f" --reference-checkpoints {args.reference_checkpoints}" if args.reference_checkpoints else "")
+             + "".join(f" --set {o}" for o in args.overrides) + "`.")
+    changes = [o for o in args.overrides if not o.startswith("output.")]  # where results go changes no run
+    suffix = f" [{', '.join(changes)}]" if changes else ""  # recipe labels, e.g. v-minsnr [diffusion.roll=chroma]
     t0 = time.time()
     if "reference" in parts:
         ref = reference_rows(stages, probe, eval_cfg, load_probe(stages.dataset, "train", args.clips))
@@ -81,11 +87,9 @@ def main() -> None:
         print(ref.to_string(), flush=True)
     if "training" in parts:
         checkpoints = [int(s) for s in args.checkpoints.split(",")]
-        ref_checkpoints = [int(s) for s in args.reference_checkpoints.split(",")] if args.reference_checkpoints else None
+        ref_checkpoints = [int(s) for s in args.reference_checkpoints.split(",") if s]
         train_seeds = [int(s) for s in args.train_seeds.split(",")] if args.train_seeds else [None]
         curves = []
-        changes = [o for o in args.overrides if not o.startswith("output.")]  # where results go changes no run
-        suffix = f" [{', '.join(changes)}]" if changes else ""  # e.g. v-minsnr [diffusion.roll=chroma]
         reach = None
         for name in args.recipes.split(","):
             label = name + suffix
@@ -105,17 +109,20 @@ def main() -> None:
             print(reach.to_string(), flush=True)
         ref_csv = out / "tables" / f"quality_reference{tag}.csv"
         ref = pd.read_csv(ref_csv) if ref_csv.exists() else None
-        save_figure(plot_training_curves(table, ref), out, f"quality_vs_training{tag}")
+        save_figure(plot_training_curves(table, ref, target=args.reference + suffix if reach is not None else None),
+                    out, f"quality_vs_training{tag}")
         plt.close("all")
     if "figure" in parts:
         tables = profile.results / "tables"
-        runs = pd.concat([pd.read_csv(p) for p in sorted(tables.glob("quality_training*.csv"))], ignore_index=True)
+        runs = pd.concat([pd.read_csv(p) for p in sorted(tables.glob(f"quality_training{tag or '*'}.csv"))],
+                         ignore_index=True)
         runs = runs if "train_seed" in runs else runs.assign(train_seed=0)
         runs = runs.fillna({"train_seed": 0}).drop_duplicates(["recipe", "mode", "train_seed", "steps"], keep="first")
         runs = runs.sort_values(["recipe", "steps"])
-        ref_csv = tables / "quality_reference.csv"
-        save_figure(plot_training_curves(runs, pd.read_csv(ref_csv) if ref_csv.exists() else None), out,
-                    "quality_vs_training")
+        ref_csv = tables / f"quality_reference{tag}.csv"
+        save_figure(plot_training_curves(runs, pd.read_csv(ref_csv) if ref_csv.exists() else None,
+                                         target=args.reference + suffix if args.reference else None), out,
+                    f"quality_vs_training{tag}")
         plt.close("all")
     if "generation" in parts:
         pipe = stages.pipeline(args.mode)

@@ -53,3 +53,10 @@ def test_the_figure_shows_every_seed_and_the_mean():
     assert len(ax.collections) >= 3  # one scatter of per-seed points per recipe
     labels = ax.get_legend_handles_labels()[1]
     assert "default, 2 seeds" in labels and "fast, 2 seeds" in labels
+
+
+def test_the_figure_draws_the_target_at_the_reference_mean():
+    fig = plot_training_curves(TABLE, target="default")  # axes: FAD∞, KID, richness, text-audio
+    for ax, want in ((fig.axes[0], 31.0), (fig.axes[2], 24.0)):
+        line = next(ln for ln in ax.lines if ln.get_label() == "target: default at 1600 steps")
+        assert line.get_ydata()[0] == pytest.approx(want)

@@ -44,6 +44,8 @@ RECIPES: dict[str, dict[str, Any]] = {  # training recipes compared by `make qua
     "batch-8": {"batch_size": 8},  # half the samples per step (half the CPU time per step)
     "crop-32": {"crop_frames": 32},  # half the latent frames per sample
     "ema-0.99": {"ema_decay": 0.99},
+    "crop-16": {"crop_frames": 16},  # a quarter of the latent frames per sample
+    "crop-32-batch-8": {"crop_frames": 32, "batch_size": 8},  # a quarter of the frames per step
 }
 
 
@@ -189,11 +191,13 @@ def generation_grid(pipe: MMGenPipeline, probe: Probe, settings: Sequence[dict[s
 
 
 def plot_training_curves(table: pd.DataFrame, reference: pd.DataFrame | None = None,
-                         measures: Sequence[str] = ("fad_inf", "kid", "richness", "text_audio")):
+                         measures: Sequence[str] = ("fad_inf", "kid", "richness", "text_audio"),
+                         target: str | None = None):
     """Quality against CPU minutes of training, one line per recipe and mode through the mean over training
     seeds, each seed's own point as a dot of the same colour (one seed: KID with its 95% interval, ±1.96 se);
-    the reference rows (real clips, decoder ceiling) as grey lines. Losses of different recipes are on
-    different scales (weighting, target), so the loss is left to the table."""
+    the reference rows (real clips, decoder ceiling) as grey lines; ``target``: a recipe whose last checkpoint
+    (mean over seeds) the others must reach (:func:`minutes_to_reach`), as a black dashed line. Losses of
+    different recipes are on different scales (weighting, target), so the loss is left to the table."""
     import matplotlib.pyplot as plt
 
     from mmgen_core.reporting.plots import metric_label
@@ -213,6 +217,10 @@ def plot_training_curves(table: pd.DataFrame, reference: pd.DataFrame | None = N
         if reference is not None and m in reference:
             for (_, r), style in zip(reference.iterrows(), (":", "--", "-.")):
                 ax.axhline(r[m], color="grey", ls=style, label=r["system"])
+        if target is not None:
+            g = table[table["recipe"] == target]
+            ax.axhline(g[g["steps"] == g["steps"].max()][m].mean(), color="black", ls="--", lw=0.8,
+                       label=f"target: {target} at {g['steps'].max()} steps")
         ax.set(xlabel="CPU minutes of training", title=metric_label(m, 30))
     np.atleast_1d(axes)[0].legend(fontsize=7)
     fig.tight_layout()
