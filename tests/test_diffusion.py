@@ -33,6 +33,7 @@ from mmgen_core.diffusion import (
     window_starts,
     windowed,
 )
+from mmgen_core.diffusion.config import OPTIMIZERS as DIFFUSION_OPTIMIZERS
 from mmgen_core.diffusion.train import loss_weights, row_sampler, timestep_sampler, unet_loop
 from mmgen_core.diffusion.unet import to_epsilon
 from mmgen_core.melody import Note, notes_to_text
@@ -408,7 +409,8 @@ def test_new_switches_key_only_the_unets_that_set_them(tmp_path):
     folder and leaves the training conditions' folder alone; the log-normal's parameters key only log-normal runs."""
     from mmgen_core.artifacts import keyed_fields
 
-    assert set(keyed_fields(CFG)) == {f.name for f in fields(CFG)} - BEFORE_LEVERS  # the fields keyed before
+    # the fields keyed before; unet_dir drops the log-normal's parameters from uniform runs
+    assert set(keyed_fields(CFG)) - {"log_sigma_mean", "log_sigma_std"} == {f.name for f in fields(CFG)} - BEFORE_LEVERS
     base = _dirs(tmp_path)
     assert _dirs(tmp_path, **{k: DiffusionConfig.KEYED_UNLESS[k] for k in LEVERS}) == base
     names = {base[1]}
@@ -449,6 +451,7 @@ def test_the_optimiser_switches_reach_the_loop(monkeypatch, tmp_path):
             return torch.optim.Adam(params, **kw) if kind == "adam" else torch.optim.AdamW(params, **kw)
         return make
 
+    assert set(training.OPTIMIZERS) == set(DIFFUSION_OPTIMIZERS)  # the profile accepts what the loop has
     monkeypatch.setattr(training, "OPTIMIZERS", {k: recording(k) for k in training.OPTIMIZERS})
     cfg = replace(CFG, optimizer="adam", beta2=0.95, steps=1)
     assert (unet_loop(cfg).optimizer, unet_loop(cfg).beta2) == ("adam", 0.95)

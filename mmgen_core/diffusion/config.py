@@ -61,7 +61,7 @@ class DiffusionConfig:
 
     UNKEYED: ClassVar[tuple[str, ...]] = ("modes", "checkpoint_every")  # each mode is its own artifact
     KEYED_UNLESS: ClassVar[dict[str, Any]] = {  # switches added after UNets were trained: keyed once set
-        "optimizer": "adamw", "beta2": 0.999, "noise_levels": "uniform", "log_sigma_mean": -0.5, "log_sigma_std": 1.2}
+        "optimizer": "adamw", "beta2": 0.999, "noise_levels": "uniform"}
 
     def __post_init__(self) -> None:
         bad = [m for m in self.modes if m not in MODES]

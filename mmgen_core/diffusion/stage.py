@@ -66,8 +66,7 @@ def unet_dir(cfg: DiffusionConfig, mode: str, conditions: StageDir, artifacts: P
     if cfg.train_query != "mix":
         del key["text_query_prob"]
     if cfg.noise_levels != "log_normal":
-        for k in ("log_sigma_mean", "log_sigma_std"):
-            key.pop(k, None)
+        del key["log_sigma_mean"], key["log_sigma_std"]
     return stage_dir(artifacts, "unet-" + check_mode(mode).replace("+", "_"), key, upstream=[conditions],
                      seed=seed, format=FORMAT)
 

@@ -24,6 +24,7 @@ from mmgen_core.evaluation.melody_metrics import chroma_similarity
 from mmgen_core.evaluation.signal_metrics import sound_measures
 from mmgen_core.melody.notes import Note
 from mmgen_core.pipeline.pipeline import Generation, MMGenPipeline
+from mmgen_core.reporting.plots import LOWER_IS_BETTER, metric_label
 
 BASE_RECIPE = {"prediction": "epsilon", "loss_weighting": "none", "lr_schedule": "constant"}
 RECIPES: dict[str, dict[str, Any]] = {  # training recipes compared by `make quality` (diffusion overrides)
@@ -156,9 +157,8 @@ def training_curve(stages, mode: str, recipe: dict[str, Any], checkpoints: Seque
 def minutes_to_reach(table: pd.DataFrame, reference: str = "default", measures: Sequence[str] = ("fad_inf", "richness")
                      ) -> pd.DataFrame:
     """For each recipe, the first checkpoint whose mean over training seeds is as good as the reference recipe's
-    last checkpoint on every measure (FAD∞ and KID no higher, the rest no lower), its CPU minutes and their
+    last checkpoint on every measure (no higher where lower is better, else no lower), its CPU minutes and their
     fraction of the reference's; NaN where no checkpoint gets there. Means are over the seeds a recipe ran."""
-    lower_better = {"fad", "fad_inf", "kid", "end_click_db"}
     means = table.groupby(["recipe", "steps"], sort=False)[[*measures, "cpu_minutes"]].mean().reset_index()
     seeds = table.groupby("recipe")["train_seed"].nunique() if "train_seed" in table else None
     ref = means[means["recipe"] == reference]
@@ -169,13 +169,13 @@ def minutes_to_reach(table: pd.DataFrame, reference: str = "default", measures: 
     for recipe, g in means.groupby("recipe", sort=False):
         ok = np.ones(len(g), bool)
         for m in measures:
-            ok &= (g[m] <= target[m]).to_numpy() if m in lower_better else (g[m] >= target[m]).to_numpy()
+            ok &= (g[m] <= target[m]).to_numpy() if m in LOWER_IS_BETTER else (g[m] >= target[m]).to_numpy()
         hit = g.sort_values("steps")[ok[np.argsort(g["steps"].to_numpy(), kind="stable")]].head(1)
         minutes = float(hit["cpu_minutes"].iloc[0]) if len(hit) else float("nan")
         rows.append({"recipe": recipe, "seeds": int(seeds[recipe]) if seeds is not None else 1,
                      "steps": int(hit["steps"].iloc[0]) if len(hit) else np.nan, "cpu_minutes": minutes,
                      "fraction_of_reference": minutes / float(target["cpu_minutes"]),
-                     **{f"best_{m}": float(g[m].min() if m in lower_better else g[m].max()) for m in measures}})
+                     **{f"best_{m}": float(g[m].min() if m in LOWER_IS_BETTER else g[m].max()) for m in measures}})
     return pd.DataFrame(rows)
 
 
@@ -199,8 +199,6 @@ def plot_training_curves(table: pd.DataFrame, reference: pd.DataFrame | None = N
     (mean over seeds) the others must reach (:func:`minutes_to_reach`), as a black dashed line. Losses of
     different recipes are on different scales (weighting, target), so the loss is left to the table."""
     import matplotlib.pyplot as plt
-
-    from mmgen_core.reporting.plots import metric_label
 
     table = table if "train_seed" in table else table.assign(train_seed=0)
     fig, axes = plt.subplots(1, len(measures), figsize=(4 * len(measures), 3.4))
