@@ -85,6 +85,17 @@ def load_state(path: str | Path) -> dict[str, Any]:
     return _unflatten(json.loads((path / "state.json").read_text()), tensors)
 
 
+def saved_step(path: str | Path) -> int:
+    """The optimiser step a training loop's ``last/`` checkpoint reached (0 when none is saved yet), read from its
+    JSON skeleton alone: cheap enough to poll while another process trains."""
+    try:
+        skeleton = json.loads((Path(path) / "state.json").read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return 0
+    log = dict(skeleton["__dict__"]).get("log", {"__dict__": []})
+    return int(dict(log["__dict__"]).get("step", 0))
+
+
 def load_weights(module: torch.nn.Module, state_dict: Mapping[str, torch.Tensor], source: str) -> None:
     """``load_state_dict`` with an error that names the file, the key and both shapes."""
     own = module.state_dict()

@@ -72,6 +72,19 @@ class Profile:
     def seed(self) -> int:
         return int(self.sections.get("seed", {}).get("value", 0))
 
+    def quickstart(self) -> "Profile":
+        """This profile with its ``quickstart`` section applied: the quick model notebook 00 plays first (fewer clips
+        and steps, Griffin-Lim instead of a trained vocoder). Its settings key its own artifact folders, so the quick
+        model never stands in for the full one."""
+        overrides = self.sections.get("quickstart")
+        if not overrides:
+            raise KeyError(f"profile {self.name!r} has no quickstart section (dotted overrides such as "
+                           f"data.n_clips: 96) for notebook 00's quick model")
+        sections = copy.deepcopy(self.sections)
+        for key, value in overrides.items():
+            _set_dotted(sections, key, value)
+        return Profile(name=self.name, sections=sections, root=self.root)
+
     def section(self, name: str, cls: type[T] | None = None) -> T | dict[str, Any]:
         """The section ``name`` as a dataclass ``cls`` (unknown keys raise) or a plain dict."""
         if name not in self.sections:

@@ -8,18 +8,27 @@ so a notebook that asks for the pipelines trains only what is missing, in order.
 from __future__ import annotations
 
 import copy
+import multiprocessing
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor, wait
 from dataclasses import replace
 from functools import cached_property
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
+
+import torch
 
 from diffusers import UNet2DConditionModel
+from tqdm.auto import tqdm
 
 from mmgen_core.alignment.config import AlignmentConfig
 from mmgen_core.alignment.stage import AlignmentRun, load_or_train_alignment
+from mmgen_core.artifacts import StageDir
+from mmgen_core.checkpoints import saved_step
 from mmgen_core.compute import ComputeConfig
 from mmgen_core.config import Profile
 from mmgen_core.data.config import DataConfig
-from mmgen_core.data.fractions import check_fraction, train_fraction
+from mmgen_core.data.fractions import check_fraction, subset_key, train_fraction
 from mmgen_core.data.manifest import Manifest
 from mmgen_core.data.stage import get_dataset
 from mmgen_core.decoder.decoder import Decoder
@@ -28,7 +37,7 @@ from mmgen_core.decoder.vae import VAEConfig
 from mmgen_core.decoder.vocoder import VocoderConfig
 from mmgen_core.diffusion.conditioning import ConditionData
 from mmgen_core.diffusion.config import DiffusionConfig
-from mmgen_core.diffusion.stage import CONDITION_FIELDS, load_or_build_conditions, load_or_train_unet
+from mmgen_core.diffusion.stage import CONDITION_FIELDS, load_or_build_conditions, load_or_train_unet, unet_stage
 from mmgen_core.pipeline.pipeline import (
     GenerationConfig,
     MMGenPipeline,
@@ -123,6 +132,49 @@ class Stages:
             self._unets[mode] = got
         return self._unets[mode]
 
+    def unet_folder(self, mode: str) -> StageDir:
+        """The artifact folder of one mode's UNet for these stages (nothing is built but what it is keyed on)."""
+        database = self.database if self.diffusion_config.train_melody == "retrieved" else None
+        return unet_stage(self.diffusion_config, mode, self.dataset, self.decoder_report, self.alignment(), database,
+                          self.profile.artifacts, self.profile.seed, self.unet_seed)
+
+    def train_unets(self, modes: Sequence[str], snapshots: Mapping[str, Sequence[int]] | None = None) -> None:
+        """Train the missing UNets of ``modes`` at once, one spawned process each, the CPU's cores shared out among
+        them (``compute.parallel_training``; sequential on a GPU, on one core, for one UNet or a training
+        fraction). ``snapshots``: steps at which a mode's run keeps ``unet-at-<step>/`` (the quality curve).
+        Each run is the one :meth:`unet` would train, into the same folder; afterwards :meth:`unet` loads it."""
+        snapshots = snapshots or {}
+        missing = [m for m in dict.fromkeys(modes) if not self.unet_folder(m).done]
+        cores = os.cpu_count() or 1
+        if not missing:
+            return
+        if (len(missing) < 2 or cores < 2 or not self.compute_config.parallel_training
+                or self.compute_config.resolve_device().type != "cpu" or subset_key(self.dataset)):
+            for mode in missing:
+                for at in sorted(snapshots.get(mode, ())):
+                    self.unet(mode, stop_at=at)
+                self.unet(mode)
+            return
+        for mode in missing:
+            self.unet_folder(mode).require(self.train_missing, f"trained {mode!r} UNet",
+                                           "run notebook 06_diffusion (or `mmgen notebooks --only 06`)")
+        self.conditions  # built once here; every process reads it
+        n = min(len(missing), cores)
+        threads = max(1, cores // n)
+        folders = [self.unet_folder(m).path / "ckpt" / "last" for m in missing]
+        total = self.diffusion_config.steps * len(missing)
+        desc = f"{len(missing)} UNets, {n} at a time ({threads} thread{'s' * (threads > 1)} each)"
+        with ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn")) as pool, \
+                tqdm(total=total, desc=desc, disable=not self.progress) as bar:
+            jobs = [pool.submit(_train_unet, self.profile, self.diffusion_config, self.unet_seed, m,
+                                sorted(snapshots.get(m, ())), threads) for m in missing]
+            while not all(j.done() for j in jobs):
+                wait(jobs, timeout=2.0)
+                bar.update(sum(saved_step(f) for f in folders) - bar.n)
+            for job in jobs:
+                job.result()  # a failed run raises here, with its traceback
+            bar.update(total - bar.n)
+
     def with_diffusion(self, **changes: Any) -> "Stages":
         """These stages with other ``diffusion`` settings (a training recipe): the dataset, decoder, aligner
         and database are shared; UNets (and, if their fields change, the training conditions) are not."""
@@ -156,6 +208,20 @@ class Stages:
         other._runs, other._unets = {}, {}
         return other
 
+    def prepare(self, mode: str | None = None) -> dict[str, float]:
+        """Build (or load) everything one mode's pipeline needs, in order: dataset, decoder, aligner, melody
+        database, UNet (default ``generation.mode``). Returns each part's wall-clock seconds (notebook 00)."""
+        mode = mode or self.generation_config.mode
+        parts = {"dataset": lambda: self.dataset, "decoder (VAE + vocoder)": lambda: self.decoder,
+                 "aligner": self.alignment, "melody database": lambda: self.database,
+                 f"UNet ({mode})": lambda: self.unet(mode)}
+        seconds = {}
+        for name, build in parts.items():
+            t0 = time.perf_counter()
+            build()
+            seconds[name] = time.perf_counter() - t0
+        return seconds
+
     @property
     def melody_db(self):
         """The database generation retrieves from (notebook 04)."""
@@ -184,3 +250,14 @@ class Stages:
     def pipelines(self, modes: Sequence[str] | None = None, **generation: Any) -> dict[str, MMGenPipeline]:
         """One pipeline per mode (default: ``diffusion.modes``), sharing decoder, aligner and database."""
         return {mode: self.pipeline(mode, **generation) for mode in modes or self.diffusion_config.modes}
+
+
+def _train_unet(profile: Profile, diffusion: DiffusionConfig, seed: int, mode: str, snapshots: Sequence[int],
+                threads: int) -> None:
+    """One process of :meth:`Stages.train_unets`: the stages loaded from disk, one UNet trained (with snapshots)."""
+    torch.set_num_threads(threads)
+    stages = Stages(profile, progress=False).with_unet_seed(seed)
+    stages.diffusion_config = diffusion
+    for at in snapshots:
+        stages.unet(mode, stop_at=at)
+    stages.unet(mode)

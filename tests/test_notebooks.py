@@ -4,6 +4,7 @@ not only that no cell failed, but that what the notebooks computed is in range).
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -241,6 +242,11 @@ def test_all_notebooks_run_on_smoke(tmp_path, monkeypatch):
     assert list((out / "tables").glob("*.md")) and list((out / "figures").glob("*.png"))
     check_tables(out / "tables")
     assert list((tmp_path / "artifacts" / "smoke").glob("unet-text-*/unet-at-*/unet/config.json"))  # curve snapshots
+    cores = os.cpu_count() or 1  # 06 trains the two UNets 00 left missing at once, the cores shared out
+    training = _table(out / "tables", "06_diffusion_training").set_index("mode")
+    assert (training.loc[["text", "mmgen"], "threads"] == max(1, cores // min(2, cores))).all()
+    quick = _table(out / "tables", "00_quickstart_times").set_index(["model", "part"])["seconds"]
+    assert quick["quick model"].gt(0).any() and set(quick.index.get_level_values(0)) == {"quick model", "full model"}
     listen = (out / "listen.html").read_text()
     assert listen.count("<audio controls") == 2 * 5 and (out / "figures" / "listen_01.png").exists()
     assert all(d > 0 for d in audio_durations(out / "listen.html"))  # a browser plays every clip of the page

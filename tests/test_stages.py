@@ -31,7 +31,7 @@ def _dirs(profile):
                                       {"alignment.compare": ["bimodal"]}, {"vocoder.eval_clips": 3},
                                       {"vae.checkpoint_every": 9}, {"diffusion.checkpoint_every": 11},
                                       {"diffusion.modes": ["mmgen"]}, {"compute.precision": "fp32"},
-                                      {"compute.attention": "sdpa"}])
+                                      {"compute.attention": "sdpa"}, {"compute.parallel_training": False}])
 def test_bookkeeping_fields_retrain_nothing(tmp_path, override):
     assert _dirs(load_profile("tiny", override, root=tmp_path)) == _dirs(load_profile("tiny", root=tmp_path))
 
@@ -88,3 +88,24 @@ def test_with_diffusion_shares_the_upstream_stages(tmp_path):
     assert stages.diffusion_config.steps != 7 and recipe.profile is stages.profile
     assert recipe.__dict__["conditions"] == "built once"  # same training conditions: not rebuilt
     assert "conditions" not in stages.with_diffusion(roll="chroma").__dict__  # other conditions: rebuilt
+
+
+@pytest.mark.parametrize("name", ["smoke", "tiny", "paper"])
+def test_quickstart_model_keys_its_own_artifacts(tmp_path, name):
+    """Notebook 00's quick model: fewer clips and steps than the profile, in its own folders (never the full model's)."""
+    profile = load_profile(name, root=tmp_path)
+    quick = profile.quickstart()
+    full, fast = Stages(profile), Stages(quick)
+    assert fast.data_config.n_clips < full.data_config.n_clips or full.data_config.n_clips == 0
+    assert fast.diffusion_config.steps < full.diffusion_config.steps and fast.vae_config.steps < full.vae_config.steps
+    assert quick.artifacts == profile.artifacts and quick.results == profile.results
+    base, other = _dirs(profile), _dirs(quick)
+    assert all(other[k] != base[k] for k in ("decoder", "alignment", "conditions", "unet"))
+    assert "quickstart" in profile.sections and profile.sections == load_profile(name, root=tmp_path).sections
+
+
+def test_quickstart_without_its_section_says_what_is_missing(tmp_path):
+    profile = load_profile("smoke", root=tmp_path)
+    del profile.sections["quickstart"]
+    with pytest.raises(KeyError, match="no quickstart section"):
+        profile.quickstart()

@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mmgen_core.checkpoints import load_state
+from mmgen_core.checkpoints import load_state, saved_step
 from mmgen_core.compute import ComputeConfig
 from mmgen_core.training import LoopConfig, apply_ema, lr_factor, train
 
@@ -39,6 +39,13 @@ def _same(a: dict, b: dict) -> None:
     assert a.keys() == b.keys()
     for k in a:
         assert torch.equal(a[k], b[k]), k
+
+
+def test_saved_step_reads_the_step_a_run_reached(tmp_path):
+    assert saved_step(tmp_path / "run" / "last") == 0  # nothing saved yet
+    cfg = LoopConfig(steps=8, lr=1e-2, log_every=1, checkpoint_every=3)
+    train(_model(), loss_fn, cfg, tmp_path / "run", seed=0, stop_at=5, progress=False)
+    assert saved_step(tmp_path / "run" / "last") == 5 == load_state(tmp_path / "run" / "last")["log"]["step"]
 
 
 @pytest.mark.parametrize("dropout", [0.0, 0.3])

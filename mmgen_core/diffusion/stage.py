@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import torch
 from diffusers import (
     UNet2DConditionModel,
 )
@@ -71,6 +72,15 @@ def unet_dir(cfg: DiffusionConfig, mode: str, conditions: StageDir, artifacts: P
                      seed=seed, format=FORMAT)
 
 
+def unet_stage(cfg: DiffusionConfig, mode: str, manifest: Manifest, decoder_report: DecoderReport, run: AlignmentRun,
+               database: DatabaseStage | None, artifacts: Path, seed: int = 0,
+               train_seed: int | None = None) -> StageDir:
+    """The folder :func:`load_or_train_unet` trains one mode's UNet into (nothing is built)."""
+    cond = conditions_dir(cfg, manifest, decoder_report.folder, run.folder, database.folder if database else None,
+                          artifacts, seed)
+    return unet_dir(cfg, mode, cond, artifacts, seed if train_seed is None else train_seed)
+
+
 def load_or_build_conditions(cfg: DiffusionConfig, manifest: Manifest, decoder: Decoder,
                              decoder_report: DecoderReport, run: AlignmentRun, database: DatabaseStage | None,
                              clip_seconds: float, artifacts: Path, seed: int = 0) -> ConditionData:
@@ -101,9 +111,7 @@ def load_or_train_unet(cfg: DiffusionConfig, mode: str, manifest: Manifest, deco
     read again; a later call resumes the run from there. ``train_seed`` (default ``seed``): another training
     run of the same UNet on the same conditions (initialisation, batches, noise), its own artifact."""
     train_seed = seed if train_seed is None else train_seed
-    cond = conditions_dir(cfg, manifest, decoder_report.folder, run.folder, database.folder if database else None,
-                          artifacts, seed)
-    stage = unet_dir(cfg, mode, cond, artifacts, train_seed)
+    stage = unet_stage(cfg, mode, manifest, decoder_report, run, database, artifacts, seed, train_seed)
     partial = stop_at is not None and stop_at < cfg.steps
     where = stage.path / f"unet-at-{stop_at}" if partial else stage.path
     if (where / "unet" / "config.json").exists() and (stage.done or partial):
@@ -118,7 +126,8 @@ def load_or_train_unet(cfg: DiffusionConfig, mode: str, manifest: Manifest, deco
     steps = min(cfg.steps, stop_at or cfg.steps)
     report = {"mode": mode, "history": history, "samples_per_s": sps, "steps": steps,
               "train_seconds": steps * cfg.batch_size / sps,
-              "compute": (compute or FP32_EAGER).for_part("unet").label(unet.device)}
+              "compute": (compute or FP32_EAGER).for_part("unet").label(unet.device),
+              "threads": torch.get_num_threads() if unet.device.type == "cpu" else None}
     unet.save_pretrained(where / "unet")
     if partial:
         (where / REPORT).write_text(json.dumps(report, indent=1))
