@@ -7,7 +7,9 @@ the peak memory of the process. Sampling: one 10.24 s clip's real-time factor, a
 similarity of validation clips with their own melody, for fp32-eager DDIM-20 (the former default),
 the profile's default sampler and DDIM-100 (the paper's). Every measurement runs in a fresh process,
 so that peak memory is its own. Also: pipeline load time, retrieval queries/s, Basic Pitch speed.
-Written to results/<profile>/tables/bench.md. Missing stages are trained first, outside the timings.
+UNet training step split by phase (forward, backward, optimiser, EMA) and two UNet runs one after the other
+against both at once (``compute.parallel_training``). Written to results/<profile>/tables/bench.md. Missing
+stages are trained first, outside the timings.
 
 Run: `make bench PROFILE=tiny` or `python benchmarks/run_all.py --profile tiny [--steps 60]`.
 """
@@ -15,9 +17,10 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
+import os
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 import numpy as np
 import pandas as pd
@@ -27,7 +30,13 @@ from mmgen_core.audio import SAMPLE_RATE, load_audio
 from mmgen_core.compute import FP32_EAGER, ComputeConfig
 from mmgen_core.config import load_profile, parse_override
 from mmgen_core.evaluation.intervals import paired_interval
-from mmgen_core.evaluation.speed import TRAINED_PARTS, bench_sampling, bench_training, peak_rss_mb
+from mmgen_core.evaluation.speed import (
+    TRAINED_PARTS,
+    bench_sampling,
+    bench_training,
+    peak_rss_mb,
+    unet_step_split,
+)
 from mmgen_core.melody import default_extractor
 from mmgen_core.pipeline import GenerationConfig
 from mmgen_core.reporting import save_table
@@ -74,6 +83,42 @@ def bench_train(profile: str, default: ComputeConfig, parts: list[str], steps: i
     return pd.DataFrame(rows)
 
 
+def _split_child(profile: str, compute: ComputeConfig, steps: int) -> dict:
+    return unet_step_split(_stages(profile, compute), compute, steps)
+
+
+def bench_unet_split(profile: str, default: ComputeConfig, steps: int, say) -> pd.DataFrame:
+    """Where one UNet training step's time goes, fp32 eager against the profile's compute settings."""
+    rows = []
+    for label, compute in (("fp32 eager", FP32_EAGER), (f"default ({default.label()})", default)):
+        split = in_fresh_process(_split_child, profile, compute, steps)
+        rows.append({"setting": label, **{f"{k} ms": v for k, v in split.items()}})
+        say(f"UNet step {label}: " + ", ".join(f"{k} {v:.1f} ms" for k, v in split.items()))
+    return pd.DataFrame(rows)
+
+
+def bench_parallel(profile: str, default: ComputeConfig, steps: int, unet_steps: int, say) -> pd.DataFrame:
+    """Two UNet runs one after the other with every core (the default) against both at once, one process each with
+    the cores shared out (``compute.parallel_training``): samples/s of the pair, and the minutes a pair of
+    ``unet_steps``-step runs takes either way (steps at the measured rate; process start not included)."""
+    cores = os.cpu_count() or 1
+    one = in_fresh_process(_train_child, profile, default, "unet", steps)
+    shared = replace(default, threads=max(1, cores // 2))
+    with ProcessPoolExecutor(2, mp_context=mp.get_context("spawn")) as pool:
+        pair = [job.result() for job in [pool.submit(_train_child, profile, shared, "unet", steps) for _ in range(2)]]
+    batch = Stages(load_profile(profile), train_missing=False, progress=False).diffusion_config.batch_size
+    rows = [{"setting": f"one after the other, {torch.get_num_threads()} threads", "samples/s": one["samples/s"],
+             f"minutes for two {unet_steps}-step UNets": 2 * unet_steps * batch / one["samples/s"] / 60},
+            {"setting": f"two at once, {shared.threads} thread{'s' * (shared.threads > 1)} each",
+             "samples/s": sum(r["samples/s"] for r in pair),
+             f"minutes for two {unet_steps}-step UNets": unet_steps * batch / min(r["samples/s"] for r in pair) / 60}]
+    table = pd.DataFrame(rows)
+    table["speed ×"] = table["samples/s"] / table["samples/s"].iloc[0]
+    say(f"UNet training, two runs: {rows[0]['samples/s']:.1f} samples/s one after the other, "
+        f"{rows[1]['samples/s']:.1f} at once (×{table['speed ×'].iloc[1]:.2f})")
+    return table
+
+
 def bench_sample(profile: str, default: ComputeConfig, gen: GenerationConfig, clips: int, say) -> pd.DataFrame:
     mine = f"{gen.sampler.upper()}-{gen.steps}" + (f", clip x0 {gen.clip_x0:g}" if gen.clip_x0 else "")
     settings = [("fp32 eager, DDIM-20 (former default)", FP32_EAGER, "ddim", 20, 0.0),
@@ -114,6 +159,8 @@ def main() -> None:
     manifest = stages.dataset
 
     train = bench_train(profile.name, default, [p for p in args.parts.split(",") if p], args.steps, say)
+    split = bench_unet_split(profile.name, default, max(4, args.steps // 3), say)
+    parallel = bench_parallel(profile.name, default, args.steps, stages.diffusion_config.steps, say)
     sample = bench_sample(profile.name, default, stages.generation_config, args.clips, say)
 
     other = []
@@ -145,6 +192,13 @@ def main() -> None:
             f"a warm-up; chroma on {args.clips} validation clips with their own melody, Δ paired over clips "
             f"against the first row. Each measurement in a fresh process.")
     save_table(train, profile.results, "bench_training", note=note)
+    save_table(split, profile.results, "bench_unet_step",
+               note=f"{note} Milliseconds per mmgen+roll UNet training step by phase (mean of "
+                    f"{max(4, args.steps // 3)} steps after 3 of warm-up; the loop without Accelerate).")
+    save_table(parallel, profile.results, "bench_parallel_training",
+               note=f"{note} Two mmgen+roll UNet runs of {args.steps} steps: one process with every core, then two "
+                    f"processes at once with the cores shared out (compute.parallel_training); minutes extrapolated "
+                    f"from the measured rate, without process start (~5 s per process).")
     save_table(sample, profile.results, "bench_sampling", note=note)
     path = save_table(pd.DataFrame(other, columns=["measure", "value"]), profile.results, "bench", note=note)
     print(f"written to {path.parent}")

@@ -126,7 +126,7 @@ class Stages:
             got = load_or_train_unet(
                 cfg, mode, self.dataset, self.decoder, self.decoder_report, self.alignment(), database,
                 self.clip_seconds, **self._where, train_missing=self.train_missing, stop_at=stop_at,
-                compute=self.compute_config, train_seed=self.unet_seed)
+                compute=self.compute_config, train_seed=self.unet_seed, progress=self.progress)
             if stop_at is not None and stop_at < cfg.steps:
                 return got
             self._unets[mode] = got

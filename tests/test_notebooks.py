@@ -15,7 +15,7 @@ from mmgen_core.audio import clip_frames, mels_of
 from mmgen_core.compute import FP32_EAGER
 from mmgen_core.config import load_profile
 from mmgen_core.data import load_clips
-from mmgen_core.evaluation.speed import TRAINED_PARTS, bench_sampling, bench_training
+from mmgen_core.evaluation.speed import TRAINED_PARTS, bench_sampling, bench_training, unet_step_split
 from mmgen_core.notebooks import NOTEBOOK_DIR, notebook_paths, run_notebooks
 from mmgen_core.reporting import audio_durations, provenance
 from mmgen_core.reporting.summary import SUMMARY_FILE, render_summary
@@ -270,6 +270,9 @@ def check_bench(stages: Stages) -> None:
         base, new = (bench_training(stages, part, c, steps=4) for c in (FP32_EAGER, stages.compute_config))
         assert base["samples/s"] > 0 and new["samples/s"] > 0 and base["peak MB"] > 0, part
         assert new["loss"] == pytest.approx(base["loss"], rel=0.1), part
+    split = unet_step_split(stages, stages.compute_config, steps=2, warmup=1)
+    phases = ("forward + loss", "backward", "optimiser", "EMA")
+    assert all(split[k] > 0 for k in phases) and split["total"] == pytest.approx(sum(split[k] for k in phases))
     gen = stages.generation_config
     out = bench_sampling(stages.pipeline("mmgen+roll"), stages.dataset, sampler=gen.sampler, steps=gen.steps,
                          clip_x0=gen.clip_x0, clips=2, seconds=2.0)

@@ -102,7 +102,7 @@ def load_or_train_unet(cfg: DiffusionConfig, mode: str, manifest: Manifest, deco
                        decoder_report: DecoderReport, run: AlignmentRun, database: DatabaseStage | None,
                        clip_seconds: float, artifacts: Path, seed: int = 0, *, train_missing: bool = True,
                        stop_at: int | None = None, compute: ComputeConfig | None = None,
-                       train_seed: int | None = None) -> tuple[UNet2DConditionModel, dict]:
+                       train_seed: int | None = None, progress: bool = True) -> tuple[UNet2DConditionModel, dict]:
     """One mode's UNet, trained now (and saved) when missing; returns it (EMA weights) and its report
     (loss history, training samples/s, training seconds).
 
@@ -122,7 +122,7 @@ def load_or_train_unet(cfg: DiffusionConfig, mode: str, manifest: Manifest, deco
     stage.require(train_missing, f"trained {mode!r} UNet", "run notebook 06_diffusion (or `mmgen notebooks --only 06`)")
     data = load_or_build_conditions(cfg, manifest, decoder, decoder_report, run, database, clip_seconds, artifacts,
                                     seed)
-    unet, history, sps = train_unet(data, cfg, mode, stage.path / "ckpt", train_seed, stop_at, compute)
+    unet, history, sps = train_unet(data, cfg, mode, stage.path / "ckpt", train_seed, stop_at, compute, progress)
     steps = min(cfg.steps, stop_at or cfg.steps)
     report = {"mode": mode, "history": history, "samples_per_s": sps, "steps": steps,
               "train_seconds": steps * cfg.batch_size / sps,

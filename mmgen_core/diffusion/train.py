@@ -107,12 +107,12 @@ def unet_loop(cfg: DiffusionConfig) -> LoopConfig:
 
 
 def train_unet(data: ConditionData, cfg: DiffusionConfig, mode: str, ckpt_dir: Path, seed: int = 0,
-               stop_at: int | None = None, compute: ComputeConfig | None = None
+               stop_at: int | None = None, compute: ComputeConfig | None = None, progress: bool = True
                ) -> tuple[UNet2DConditionModel, list[dict], float]:
     """Train (or resume) one mode's UNet; returns it with EMA weights, the loss history and samples/s."""
     seed_everything(seed)
     unet = init_unet(cfg, mode, data.latents.shape[1])
     res = train(unet, diffusion_loss_fn(data, cfg, mode), unet_loop(cfg), ckpt_dir, seed=seed,
-                batch_size=cfg.batch_size, stop_at=stop_at, desc=f"UNet {mode}",
+                batch_size=cfg.batch_size, stop_at=stop_at, desc=f"UNet {mode}", progress=progress,
                 compute=compute.for_part("unet") if compute else None)
     return apply_ema(unet, res.ema).eval(), res.history, res.samples_per_s

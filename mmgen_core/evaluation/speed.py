@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 import torch
+from diffusers.training_utils import EMAModel
 
 from mmgen_core.alignment.config import resolve_variant
 from mmgen_core.alignment.features import prepare_split
@@ -26,7 +27,7 @@ from mmgen_core.diffusion.unet import build_unet
 from mmgen_core.evaluation.melody_metrics import chroma_similarity
 from mmgen_core.pipeline.experiments import LONG_CLIP_SECONDS, time_generation
 from mmgen_core.pipeline.pipeline import MMGenPipeline
-from mmgen_core.training import LoopConfig, LossFn, train
+from mmgen_core.training import OPTIMIZERS, LoopConfig, LossFn, step_generator, train
 
 if TYPE_CHECKING:
     from mmgen_core.stages import Stages
@@ -108,6 +109,40 @@ def bench_training(stages: "Stages", part: str, compute: ComputeConfig, steps: i
     losses = [h["loss"] for h in res.history]
     return {"samples/s": res.samples_per_s, "loss": float(np.mean(losses[-max(1, steps // 4):])),
             "peak MB": peak_rss_mb()}
+
+
+def unet_step_split(stages: "Stages", compute: ComputeConfig, steps: int = 20, warmup: int = 3,
+                    seed: int = 0) -> dict[str, float]:
+    """Milliseconds per UNet training step, phase by phase (forward with the loss, backward with gradient clipping,
+    optimiser, EMA), under ``compute``: the loop of :func:`~mmgen_core.training.train` without Accelerate's thin CPU
+    wrapper, timed after ``warmup`` steps. Says where a step's time goes before anyone tunes it."""
+    seed_everything(seed)
+    factory, loss_fn, loop, _ = training_job(stages, "unet", seed)
+    compute = compute.for_part("unet")
+    model = compute.prepare(factory().train(), "cpu")
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = OPTIMIZERS[loop.optimizer](params, lr=loop.lr, betas=(0.9, loop.beta2), weight_decay=loop.weight_decay,
+                                     **({"fused": True} if compute.fused_optimizer else {}))
+    ema = EMAModel(params, decay=loop.ema_decay or 0.999, use_ema_warmup=True, power=0.75, foreach=True)
+    phases = {"forward + loss": [], "backward": [], "optimiser": [], "EMA": []}
+    for step in range(warmup + steps):
+        t = [time.perf_counter()]
+        with compute.autocast("cpu"):
+            loss, _ = loss_fn(model, step_generator(seed, step), step)
+        t.append(time.perf_counter())
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, loop.grad_clip or float("inf"))
+        t.append(time.perf_counter())
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        t.append(time.perf_counter())
+        ema.step(params)
+        t.append(time.perf_counter())
+        if step >= warmup:
+            for (name, times), a, b in zip(phases.items(), t, t[1:]):
+                times.append(1000 * (b - a))
+    out = {name: float(np.mean(times)) for name, times in phases.items()}
+    return {**out, "total": sum(out.values())}
 
 
 def peak_rss_mb() -> float:
