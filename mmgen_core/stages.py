@@ -17,7 +17,6 @@ from functools import cached_property
 from typing import Any, Mapping, Sequence
 
 import torch
-
 from diffusers import UNet2DConditionModel
 from tqdm.auto import tqdm
 
