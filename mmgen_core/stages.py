@@ -137,36 +137,40 @@ class Stages:
         return unet_stage(self.diffusion_config, mode, self.dataset, self.decoder_report, self.alignment(), database,
                           self.profile.artifacts, self.profile.seed, self.unet_seed)
 
-    def train_unets(self, modes: Sequence[str], snapshots: Mapping[str, Sequence[int]] | None = None) -> None:
-        """Train the missing UNets of ``modes`` at once, one spawned process each, the CPU's cores shared out among
-        them (``compute.parallel_training``; sequential on a GPU, on one core, for one UNet or a training
-        fraction). ``snapshots``: steps at which a mode's run keeps ``unet-at-<step>/`` (the quality curve).
-        Each run is the one :meth:`unet` would train, into the same folder; afterwards :meth:`unet` loads it."""
+    def train_unets(self, modes: Sequence[str], snapshots: Mapping[str, Sequence[int]] | None = None,
+                    seeds: Sequence[int] | None = None) -> None:
+        """Train the missing UNets of ``modes`` (for each training seed of ``seeds``, default these stages' own) at
+        once, one spawned process each, the CPU's cores shared out among them (``compute.parallel_training``;
+        one after the other on a GPU, on one core, for one UNet or a training fraction). ``snapshots``: steps at
+        which a mode's run keeps ``unet-at-<step>/`` (the quality curve). Each run is the one :meth:`unet` would
+        train, into the same folder; afterwards :meth:`unet` loads it."""
         snapshots = snapshots or {}
-        missing = [m for m in dict.fromkeys(modes) if not self.unet_folder(m).done]
+        runs = [(mode, st) for st in map(self.with_unet_seed, dict.fromkeys(seeds or [self.unet_seed]))
+                for mode in dict.fromkeys(modes)]
+        missing = [(mode, st) for mode, st in runs if not st.unet_folder(mode).done]
         cores = os.cpu_count() or 1
         if not missing:
             return
         if (len(missing) < 2 or cores < 2 or not self.compute_config.parallel_training
                 or self.compute_config.resolve_device().type != "cpu" or subset_key(self.dataset)):
-            for mode in missing:
+            for mode, st in missing:
                 for at in sorted(snapshots.get(mode, ())):
-                    self.unet(mode, stop_at=at)
-                self.unet(mode)
+                    st.unet(mode, stop_at=at)
+                st.unet(mode)
             return
-        for mode in missing:
-            self.unet_folder(mode).require(self.train_missing, f"trained {mode!r} UNet",
-                                           "run notebook 06_diffusion (or `mmgen notebooks --only 06`)")
+        for mode, st in missing:
+            st.unet_folder(mode).require(self.train_missing, f"trained {mode!r} UNet",
+                                         "run notebook 06_diffusion (or `mmgen notebooks --only 06`)")
         self.conditions  # built once here; every process reads it
         n = min(len(missing), cores)
         threads = max(1, cores // n)
-        folders = [self.unet_folder(m).path / "ckpt" / "last" for m in missing]
+        folders = [st.unet_folder(mode).path / "ckpt" / "last" for mode, st in missing]
         total = self.diffusion_config.steps * len(missing)
         desc = f"{len(missing)} UNets, {n} at a time ({threads} thread{'s' * (threads > 1)} each)"
         with ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn")) as pool, \
                 tqdm(total=total, desc=desc, disable=not self.progress) as bar:
-            jobs = [pool.submit(_train_unet, self.profile, self.diffusion_config, self.unet_seed, m,
-                                sorted(snapshots.get(m, ())), threads) for m in missing]
+            jobs = [pool.submit(_train_unet, self.profile, self.diffusion_config, st.unet_seed, mode,
+                                sorted(snapshots.get(mode, ())), threads) for mode, st in missing]
             while not all(j.done() for j in jobs):
                 wait(jobs, timeout=2.0)
                 bar.update(sum(saved_step(f) for f in folders) - bar.n)

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from mmgen_core.audio import clip_frames, mels_of
 from mmgen_core.compute import FP32_EAGER
@@ -245,6 +246,9 @@ def test_all_notebooks_run_on_smoke(tmp_path, monkeypatch):
     cores = os.cpu_count() or 1  # 06 trains the two UNets 00 left missing at once, the cores shared out
     training = _table(out / "tables", "06_diffusion_training").set_index("mode")
     assert (training.loc[["text", "mmgen"], "threads"] == max(1, cores // min(2, cores))).all()
+    reports = [json.loads(p.read_text()) for p in (tmp_path / "artifacts" / "smoke").glob("unet-*/done.json")]
+    shared = [r for r in reports if r.get("threads", cores) < torch.get_num_threads()]
+    assert cores < 2 or len(shared) >= 5  # 06's two UNets and 08's second training seed of all three modes
     quick = _table(out / "tables", "00_quickstart_times").set_index(["model", "part"])["seconds"]
     assert quick["quick model"].gt(0).any() and set(quick.index.get_level_values(0)) == {"quick model", "full model"}
     listen = (out / "listen.html").read_text()

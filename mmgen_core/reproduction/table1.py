@@ -161,6 +161,7 @@ def table1_runs(stages: Stages, cfg: ResultsConfig, eval_cfg: EvaluationConfig, 
 
     modes = sorted({m for m, _ in SYSTEMS.values()})
     jobs = [(ti, t, s, k) for ti, t in enumerate(cfg.unet_seeds) for s in cfg.systems for k in cfg.seeds]
+    stages.train_unets(modes, seeds=cfg.unet_seeds)  # the missing training seeds' UNets, side by side on a CPU
     pipes: dict[int, dict] = {}
     for ti, t, system, k in tqdm(jobs, desc="Table 1", disable=not progress):
         if t not in pipes:
