@@ -43,6 +43,14 @@ def _set_dotted(tree: dict, key: str, value: Any) -> None:
     node[parts[-1]] = value
 
 
+def _overridden(sections: dict, overrides: Mapping[str, Any]) -> dict:
+    """A deep copy of ``sections`` with dotted ``overrides`` applied (unknown keys raise)."""
+    sections = copy.deepcopy(sections)
+    for key, value in overrides.items():
+        _set_dotted(sections, key, value)
+    return sections
+
+
 def parse_override(text: str) -> tuple[str, Any]:
     """Parse ``section.key=value`` (value read as YAML: numbers, lists, booleans)."""
     if "=" not in text:
@@ -80,10 +88,7 @@ class Profile:
         if not overrides:
             raise KeyError(f"profile {self.name!r} has no quickstart section (dotted overrides such as "
                            f"data.n_clips: 96) for notebook 00's quick model")
-        sections = copy.deepcopy(self.sections)
-        for key, value in overrides.items():
-            _set_dotted(sections, key, value)
-        return Profile(name=self.name, sections=sections, root=self.root)
+        return Profile(name=self.name, sections=_overridden(self.sections, overrides), root=self.root)
 
     def section(self, name: str, cls: type[T] | None = None) -> T | dict[str, Any]:
         """The section ``name`` as a dataclass ``cls`` (unknown keys raise) or a plain dict."""
@@ -120,7 +125,5 @@ def load_profile(name: str = "tiny", overrides: Mapping[str, Any] | None = None,
         path = PROFILE_DIR / f"{name}.yaml"
         if not path.exists():
             raise FileNotFoundError(f"unknown profile {name!r}; choose one of {PROFILES} or give a .yaml path")
-    sections = yaml.safe_load(path.read_text())
-    for key, value in (overrides or {}).items():
-        _set_dotted(sections, key, value)
+    sections = _overridden(yaml.safe_load(path.read_text()), overrides or {})
     return Profile(name=path.stem, sections=sections, root=Path(root).resolve() if root else project_root())

@@ -154,9 +154,7 @@ class Stages:
         if (len(missing) < 2 or cores < 2 or not self.compute_config.parallel_training
                 or self.compute_config.resolve_device().type != "cpu" or subset_key(self.dataset)):
             for mode, st in missing:
-                for at in sorted(snapshots.get(mode, ())):
-                    st.unet(mode, stop_at=at)
-                st.unet(mode)
+                st._train_unet(mode, snapshots.get(mode, ()))
             return
         for mode, st in missing:
             st.unet_folder(mode).require(self.train_missing, f"trained {mode!r} UNet",
@@ -170,13 +168,19 @@ class Stages:
         with ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn")) as pool, \
                 tqdm(total=total, desc=desc, disable=not self.progress) as bar:
             jobs = [pool.submit(_train_unet, self.profile, self.diffusion_config, st.unet_seed, mode,
-                                sorted(snapshots.get(mode, ())), threads) for mode, st in missing]
+                                snapshots.get(mode, ()), threads) for mode, st in missing]
             while not all(j.done() for j in jobs):
                 wait(jobs, timeout=2.0)
                 bar.update(sum(saved_step(f) for f in folders) - bar.n)
             for job in jobs:
                 job.result()  # a failed run raises here, with its traceback
             bar.update(total - bar.n)
+
+    def _train_unet(self, mode: str, snapshots: Sequence[int] = ()) -> None:
+        """One mode's UNet run, keeping a snapshot at each step of ``snapshots`` on the way."""
+        for at in sorted(snapshots):
+            self.unet(mode, stop_at=at)
+        self.unet(mode)
 
     def with_diffusion(self, **changes: Any) -> "Stages":
         """These stages with other ``diffusion`` settings (a training recipe): the dataset, decoder, aligner
@@ -261,6 +265,4 @@ def _train_unet(profile: Profile, diffusion: DiffusionConfig, seed: int, mode: s
     torch.set_num_threads(threads)
     stages = Stages(profile, progress=False).with_unet_seed(seed)
     stages.diffusion_config = diffusion
-    for at in snapshots:
-        stages.unet(mode, stop_at=at)
-    stages.unet(mode)
+    stages._train_unet(mode, snapshots)

@@ -99,6 +99,17 @@ def hardware_label(device: torch.device, processes: int = 1, compute: ComputeCon
     return where if compute is None else f"{where}, {compute.label(device)}"
 
 
+def make_optimizer(params: list[torch.nn.Parameter], cfg: LoopConfig, compute: ComputeConfig) -> torch.optim.Optimizer:
+    """The loop's optimiser: ``cfg.optimizer`` with its rate, β₂ and weight decay, fused when ``compute`` says so."""
+    return OPTIMIZERS[cfg.optimizer](params, lr=cfg.lr, betas=(0.9, cfg.beta2), weight_decay=cfg.weight_decay,
+                                     **({"fused": True} if compute.fused_optimizer else {}))
+
+
+def make_ema(params: list[torch.nn.Parameter], decay: float) -> EMAModel:
+    """The EMA of the weights used for sampling (with diffusers' warm-up: the decay grows with the step)."""
+    return EMAModel(params, decay=decay, use_ema_warmup=True, power=0.75, foreach=True)
+
+
 def train(model: torch.nn.Module, loss_fn: LossFn, cfg: LoopConfig, ckpt_dir: str | Path, *, seed: int = 0,
           batch_size: int = 1, stop_at: int | None = None, validate: Validate | None = None,
           parts: torch.nn.Module | None = None, desc: str = "train", progress: bool = True,
@@ -117,12 +128,10 @@ def train(model: torch.nn.Module, loss_fn: LossFn, cfg: LoopConfig, ckpt_dir: st
     autocast = acc.autocast if acc.device.type == "cuda" else lambda: compute.autocast(acc.device)
     compute.prepare(model, acc.device)
     params = [p for p in model.parameters() if p.requires_grad]
-    opt = OPTIMIZERS[cfg.optimizer](params, lr=cfg.lr, betas=(0.9, cfg.beta2), weight_decay=cfg.weight_decay,
-                                    **({"fused": True} if compute.fused_optimizer else {}))
+    opt = make_optimizer(params, cfg, compute)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, partial(lr_factor, warmup=cfg.warmup_steps, total=cfg.steps,
                                                            schedule=cfg.schedule))
-    ema = (EMAModel(params, decay=cfg.ema_decay, use_ema_warmup=True, power=0.75, foreach=True)
-           if cfg.ema_decay else None)
+    ema = make_ema(params, cfg.ema_decay) if cfg.ema_decay else None
     res = TrainResult(ema=ema)
     if (folder / "last" / "state.json").exists():
         _resume(folder / "last", parts, opt, sched, ema, res)

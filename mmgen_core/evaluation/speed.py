@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 import torch
-from diffusers.training_utils import EMAModel
 
 from mmgen_core.alignment.config import resolve_variant
 from mmgen_core.alignment.features import prepare_split
@@ -27,7 +26,7 @@ from mmgen_core.diffusion.unet import build_unet
 from mmgen_core.evaluation.melody_metrics import chroma_similarity
 from mmgen_core.pipeline.experiments import LONG_CLIP_SECONDS, time_generation
 from mmgen_core.pipeline.pipeline import MMGenPipeline
-from mmgen_core.training import OPTIMIZERS, LoopConfig, LossFn, step_generator, train
+from mmgen_core.training import LoopConfig, LossFn, make_ema, make_optimizer, step_generator, train
 
 if TYPE_CHECKING:
     from mmgen_core.stages import Stages
@@ -121,9 +120,7 @@ def unet_step_split(stages: "Stages", compute: ComputeConfig, steps: int = 20, w
     compute = compute.for_part("unet")
     model = compute.prepare(factory().train(), "cpu")
     params = [p for p in model.parameters() if p.requires_grad]
-    opt = OPTIMIZERS[loop.optimizer](params, lr=loop.lr, betas=(0.9, loop.beta2), weight_decay=loop.weight_decay,
-                                     **({"fused": True} if compute.fused_optimizer else {}))
-    ema = EMAModel(params, decay=loop.ema_decay or 0.999, use_ema_warmup=True, power=0.75, foreach=True)
+    opt, ema = make_optimizer(params, loop, compute), make_ema(params, loop.ema_decay or 0.999)
     phases = {"forward + loss": [], "backward": [], "optimiser": [], "EMA": []}
     for step in range(warmup + steps):
         t = [time.perf_counter()]
