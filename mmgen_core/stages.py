@@ -37,6 +37,8 @@ from mmgen_core.decoder.vocoder import VocoderConfig
 from mmgen_core.diffusion.conditioning import ConditionData
 from mmgen_core.diffusion.config import DiffusionConfig
 from mmgen_core.diffusion.stage import CONDITION_FIELDS, load_or_build_conditions, load_or_train_unet, unet_stage
+from mmgen_core.evaluation.evaluate import EvaluationConfig
+from mmgen_core.evaluation.harness import EvalSet, Harness, training_projection
 from mmgen_core.pipeline.pipeline import (
     GenerationConfig,
     MMGenPipeline,
@@ -248,6 +250,16 @@ class Stages:
             return MMGenPipeline.from_pretrained(gcfg.pretrained, compute=self.compute_config,
                                                  **{k: v for k, v in vars(gcfg).items() if k != "pretrained"})
         return self.pipeline_of(self.unet(gcfg.mode)[0], gcfg)
+
+    def harness(self, items: Sequence, eval_cfg: EvaluationConfig, note_f1: bool = False) -> Harness:
+        """The evaluation harness on ``items`` (docs/method.md §2.8): the profile's aligner scores text–audio fit,
+        FAD∞ is computed in the projection fitted on its training audio, and every measured set is kept under
+        ``<artifacts>/evaluations`` (keyed by what made it and by the ruler), so reruns measure only what is new."""
+        folder = self.profile.artifacts / "evaluations"
+        ruler = self.alignment()
+        return Harness(EvalSet.from_items(self.dataset, items), eval_cfg, ruler.model,
+                       training_projection(self.dataset, eval_cfg, folder, self.progress),
+                       folder / ruler.folder.name, note_f1, self.progress)
 
     def pipeline_of(self, unet: UNet2DConditionModel, generation: GenerationConfig) -> MMGenPipeline:
         """A pipeline around a given UNet (of ``generation.mode``) with this profile's decoder, aligner and database."""

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import synth
+from conftest import measured_set, synth
 
 from mmgen_core.alignment import CLMP, AlignmentConfig, alignment_dir, resolve_variant
 from mmgen_core.artifacts import stage_dir
@@ -21,6 +21,7 @@ from mmgen_core.decoder import Decoder, VAEConfig, Vocoder, VocoderConfig, build
 from mmgen_core.decoder.stage import FORMAT as DECODER_FORMAT
 from mmgen_core.diffusion import DiffusionConfig, build_unet, conditions_dir
 from mmgen_core.evaluation import EvaluationConfig
+from mmgen_core.evaluation.harness import EvalSet, Harness, Margins, Measurements
 from mmgen_core.melody import Note, notes_to_text, save_midi
 from mmgen_core.pipeline import GenerationConfig, MMGenPipeline, score_melodies
 from mmgen_core.reproduction import (
@@ -29,18 +30,16 @@ from mmgen_core.reproduction import (
     ClaimsConfig,
     GenerationCache,
     IsrGrid,
-    Measured,
     PinnedRetrieval,
     ResultsConfig,
     ScalingRun,
-    bootstrap,
     claims,
     clip_seed,
     isr_claim_row,
     isr_generations,
     load_experiment_claims,
     measure_grid,
-    rank_effect_boot,
+    rank_effect,
     scaling_effects,
     small_data_not_run,
     small_data_row,
@@ -132,61 +131,58 @@ def test_claims_grid_orders_isr_from_exact_to_coarse():
     assert table["retrieved_set"].nunique() >= 6 and table.loc[0, "changed_vs_exact"] == 0
 
 
-# ----------------------------------------------------------------------------- ρ(ISR, quality) and its verdict
+# ----------------------------------------------------------------------------- ρ(ISR, quality) and its outcome
 
 D = 6
 
 
-def _systems(isr: np.ndarray, slope: float, seed: int = 0, n_clips: int = 40) -> tuple[dict, list]:
-    """One system per configuration: per-clip text–audio score ``slope · isr`` + clip effect + noise, and
-    backbone rows shifted away from the references by ``slope · (1 − isr)`` (a lower KID where the score is
-    higher)."""
+def _systems(isr: np.ndarray, slope: float, seed: int = 0, n_clips: int = 24, runs: int = 2) -> Measurements:
+    """One system per configuration over ``runs`` training runs: per-clip text–audio score ``slope · isr`` + clip
+    effect + noise, and backbone rows shifted away from the references by ``slope · (1 − isr)`` (a lower KID
+    where the score is higher)."""
     rng = np.random.default_rng(seed)
     clip = rng.normal(0, 0.2, n_clips)
     refs = [rng.normal(0, 1, (2, D)) for _ in range(n_clips)]
-    systems = {}
+    m = Measurements([f"c{i}" for i in range(n_clips)], EvaluationConfig())
     for j, x in enumerate(isr):
-        values = {"text_audio": (slope * x + clip + rng.normal(0, 0.05, n_clips))[None, None]}
         shift = max(0.0, slope * (1 - x)) if slope > 0 else max(0.0, -slope * x)
-        frames = [[[rng.normal(shift, 1, (2, D)) for _ in range(n_clips)]]]
-        systems[f"set {j}"] = Measured(values, frames)
-    return systems, refs
+        for t in range(runs):
+            m.add(f"set {j}", t, 0, measured_set(rng, shift, refs, {"text_audio": slope * x + clip}, noise=0.05))
+    return m
 
 
 @pytest.mark.parametrize("slope, verdict", [(1.0, "reproduced"), (0.0, "inconclusive"), (-1.0, "contradicted")])
-def test_rank_effect_over_configurations_and_clips_follows_the_rule(slope, verdict):
+def test_rank_effect_over_configurations_and_runs_follows_the_rule(slope, verdict):
     isr = np.linspace(0.1, 0.9, 8)
-    systems, refs = _systems(isr, slope)
-    boot = bootstrap(systems, refs, ("text_audio",), n_boot=80, progress=False)
-    e = rank_effect_boot(isr, list(systems), boot, "text_audio", "ρ(ISR, text_audio)", "8 points")
-    assert e.verdict == verdict and -1 <= e.low <= e.estimate <= e.high <= 1
+    m = _systems(isr, slope)
+    e = rank_effect(isr, m.systems(), m, "text_audio", "ρ(ISR, text_audio)", "8 points", margin=0.05)
+    assert e.verdict == verdict and -1 <= e.low <= e.estimate <= e.high <= 1 and e.runs == 2
     if slope:
         assert np.sign(e.estimate) == np.sign(slope)
+    assert rank_effect(isr, m.systems(), _systems(isr, slope, runs=1), "text_audio", "ρ", "8").verdict == "inconclusive"
 
 
 def test_rank_effect_signs_lower_is_better_metrics_and_counts_repeated_points_once():
     isr = np.linspace(0.1, 0.9, 6)
-    systems, refs = _systems(isr, 2.0, n_clips=30)
-    boot = bootstrap(systems, refs, ("kid",), n_boot=40, progress=False)
-    e = rank_effect_boot(isr, list(systems), boot, "kid", "ρ(ISR, −kid)", "6 points")
+    m = _systems(isr, 2.0)
+    e = rank_effect(isr, m.systems(), m, "kid", "ρ(ISR, −kid)", "6 points")
     assert e.estimate > 0.8 and e.verdict == "reproduced"  # higher ISR, lower KID: the paper's direction
-    copies = rank_effect_boot(list(isr[:3]) * 5, list(systems)[:3] * 5, boot, "kid", "ρ", "3 points")
-    assert copies is None  # 15 rows but 3 distinct points: too few to rank
+    assert rank_effect(list(isr[:3]) * 5, m.systems()[:3] * 5, m, "kid", "ρ", "3 points") is None  # 3 distinct points
 
 
 def test_rank_effect_is_not_sure_of_a_difference_carried_by_one_clip():
-    """Two retrieved sets that differ on one clip of 20: clip draws without it show no association (ρ = 0), so the
-    interval reaches zero; dropping those draws would call the claim reproduced on one clip."""
+    """Two retrieved sets that differ on one clip of 20: without that clip there is no association (ρ = 0), so the
+    clip jackknife reaches zero; a rule that ignored it would call the claim reproduced on one clip."""
     rng = np.random.default_rng(0)
     base = rng.normal(0.3, 0.05, 20)
     better = base.copy()
     better[0] += 0.2
-    frames = [[[rng.normal(0, 1, (2, D)) for _ in range(20)]]]
-    systems = {"low": Measured({"text_audio": base[None, None]}, frames),
-               "high": Measured({"text_audio": better[None, None]}, frames)}
-    boot = bootstrap(systems, [np.zeros((2, D))] * 20, ("text_audio",), n_boot=200, progress=False)
-    isr = [0.1, 0.2, 0.3, 0.6, 0.7, 0.8]
-    e = rank_effect_boot(isr, ["low"] * 3 + ["high"] * 3, boot, "text_audio", "ρ", "6 points")
+    refs = [rng.normal(0, 1, (2, D)) for _ in range(20)]
+    m = Measurements([f"c{i}" for i in range(20)], EvaluationConfig())
+    for t in range(3):
+        m.add("low", t, 0, measured_set(rng, 0.0, refs, {"text_audio": base}, noise=0.0))
+        m.add("high", t, 0, measured_set(rng, 0.0, refs, {"text_audio": better}, noise=0.0))
+    e = rank_effect([0.1, 0.2, 0.3, 0.6, 0.7, 0.8], ["low"] * 3 + ["high"] * 3, m, "text_audio", "ρ", "6 points")
     assert e.estimate > 0.8 and e.low <= 0 and e.verdict == "inconclusive"
 
 
@@ -218,10 +214,10 @@ def _melody(k: int) -> list[Note]:
 
 @pytest.fixture(scope="module")
 def small(tmp_path_factory):
-    """A 4-clip training set and 3 test clips, a random aligner, a database and an mmgen+roll pipeline."""
+    """A 4-clip training set and 4 test clips, a random aligner, a database and an mmgen+roll pipeline."""
     root = tmp_path_factory.mktemp("claims")
     items = []
-    for k, split in enumerate(["train"] * 4 + ["test"] * 3):
+    for k, split in enumerate(["train"] * 4 + ["test"] * 4):
         notes = _melody(k)
         save_audio(root / f"c{k}.wav", synth(notes, SECONDS))
         save_midi(notes, root / f"c{k}.mid")
@@ -264,13 +260,13 @@ def test_pinned_retrieval_conditions_on_the_given_melody(small):
 
 
 def test_isr_generations_reuse_audio_for_identical_retrievals(small, monkeypatch):
-    """Three configurations over three test captions: the first two retrieve the same melodies, the third another
-    melody for one caption. 3 + 1 clips are generated, the rest reused, and identical retrievals score alike."""
+    """Three configurations over four test captions: the first two retrieve the same melodies, the third another
+    melody for one caption. 4 + 1 clips are generated, the rest reused, and identical retrievals score alike."""
     items = small.manifest.items("test")
-    rows = np.array([[0, 1, 2], [0, 1, 2], [0, 3, 2]])
+    rows = np.array([[0, 1, 2, 0], [0, 1, 2, 0], [0, 3, 2, 0]])
     table = pd.DataFrame({"config": ["A", "B", "C"], "kind": ["flat"] * 3, "isr": [0.9, 0.8, 0.4],
                           "isr_per_item": [1.0, 1.0, 0.5], "retrieved_set": [0, 0, 1]})
-    grid = IsrGrid(table, rows, items, np.zeros((3, 4)), [], 1)
+    grid = IsrGrid(table, rows, items, np.zeros((4, 4)), [], 1)
     calls = []
     pipe_call = MMGenPipeline.__call__
 
@@ -279,18 +275,20 @@ def test_isr_generations_reuse_audio_for_identical_retrievals(small, monkeypatch
         return pipe_call(self, *args, **kw)
 
     monkeypatch.setattr(MMGenPipeline, "__call__", counted)
-    stages = SimpleNamespace(dataset=small.manifest, alignment=lambda: SimpleNamespace(model=small.embedder),
-                             melody_db=small.db, generation_config=small.gen,
-                             unet=lambda mode: (small.pipe.unet, {}), pipeline_of=lambda unet, gen: small.pipe)
-    cfg = ClaimsConfig(seeds=[0], bootstrap=4, isr_clips=0)
-    run = isr_generations(stages, grid, "mmgen+roll", cfg, ResultsConfig(sampler="ddim", steps=2, bootstrap=4),
-                          EvaluationConfig(bootstrap=0, fad_inf=True), progress=False)
-    assert len(calls) == 4 and (run.made, run.reused) == (4, 2)
+    run_stages = SimpleNamespace(unet=lambda mode: (small.pipe.unet, {}), pipeline_of=lambda unet, gen: small.pipe,
+                                 generation_config=small.gen, unet_folder=lambda mode: SimpleNamespace(name="unet-x"))
+    stages = SimpleNamespace(melody_db=small.db, generation_config=small.gen, with_unet_seed=lambda t: run_stages,
+                             harness=lambda its, cfg: Harness(EvalSet.from_items(small.manifest, its), cfg,
+                                                              small.embedder, progress=False))
+    run = isr_generations(stages, grid, "mmgen+roll", ClaimsConfig(seeds=[0], isr_clips=0),
+                          ResultsConfig(sampler="ddim", steps=2), EvaluationConfig(bootstrap=0, fad_inf=True))
+    assert len(calls) == 5 and (run.made, run.reused) == (5, 3)
     assert ("tune number 5", [3]) in calls and small.pipe.melody_db is small.db
-    a, b = run.measured["retrieved set 0"], run.measured["retrieved set 1"]
-    assert np.array_equal(a.frames[0][0][0], b.frames[0][0][0]) and not np.array_equal(a.frames[0][0][1], b.frames[0][0][1])
-    assert a.values["chroma_target"].shape == (1, 1, 3)
-    assert run.n_text().startswith("3 distinct (ISR, generation) points of 3 configurations × 3 clips")
+    a, b = (run.harness.sets[f"retrieved set {i}", 0, 0].clips for i in (0, 1))
+    assert a[0].values["richness"] == b[0].values["richness"]  # the same (caption, melody): the same clip
+    assert a[1].values["richness"] != b[1].values["richness"]  # another melody for caption 1: another clip
+    assert run.harness.run_values("retrieved set 0", "chroma_target").shape == (1, 5)
+    assert run.n_text().startswith("3 distinct (ISR, generation) points of 3 configurations × 4 clips")
     row = isr_claim_row({"mmgen+roll": run}, "mmgen+roll")
     assert row["claim"] == ISR_CLAIM and row["verdict"] == "inconclusive" and "not measurable" in row["evidence"]
 
@@ -368,44 +366,42 @@ def test_stages_on_a_fraction_share_the_decoder_and_nothing_trained_on_data(tmp_
 
 
 def _scaling(shifts: dict[float, float], n_clips: int = 24) -> ScalingRun:
-    """text @ 1 at shift 1; mmgen @ f at ``shifts[f]`` (lower shift = closer to the references = better)."""
+    """text @ 1 at shift 1; mmgen @ f at ``shifts[f]`` (lower shift = closer to the references = better), 2 runs."""
     rng = np.random.default_rng(0)
     refs = [rng.normal(0, 1, (2, D)) for _ in range(n_clips)]
-
-    def measured(shift: float) -> Measured:
-        frames = [[[rng.normal(shift, 1, (2, D)) for _ in range(n_clips)]] for _ in range(2)]
-        return Measured({"text_audio": rng.normal(0.3 - 0.1 * shift, 0.02, (2, 1, n_clips)),
-                         "chroma_target": rng.normal(0.2, 0.02, (2, 1, n_clips))}, frames)
-
-    systems = {system_name("text", 1.0): measured(1.0)}
-    systems.update({system_name("mmgen", f): measured(s) for f, s in shifts.items()})
-    boot = bootstrap(systems, refs, ("fad_inf", "kid", "text_audio", "chroma_target"), n_boot=20, progress=False)
+    m = Measurements([f"c{i}" for i in range(n_clips)], EvaluationConfig())
+    names = {system_name("text", 1.0): 1.0, **{system_name("mmgen", f): s for f, s in shifts.items()}}
+    for name, shift in names.items():
+        for t in range(2):
+            m.add(name, t, 0, measured_set(rng, shift, refs, {"text_audio": 0.3 - 0.1 * shift, "chroma_target": 0.2}))
     rows = [{"system": n, "mode": n.split(" @ ")[0], "fraction": float(n.split(" @ ")[1]),
-             "train_clips": int(40 * float(n.split(" @ ")[1]))} for n in systems]
+             "train_clips": int(40 * float(n.split(" @ ")[1]))} for n in names]
     fractions = pd.DataFrame({"fraction": [0.25, 0.5, 1.0], "train_clips": [10, 20, 40], "contains_smaller": True})
-    return ScalingRun(pd.DataFrame(rows), fractions, systems, boot, system_name("text", 1.0), ["mmgen"], 30)
+    return ScalingRun(pd.DataFrame(rows), fractions, m, system_name("text", 1.0), ["mmgen"], 30, Margins())
 
 
-def test_small_data_row_takes_the_smallest_fraction_that_beats_the_text_model():
-    run = _scaling({0.25: 1.0, 0.5: 0.0, 1.0: 0.0})
+def test_small_data_row_takes_the_smallest_non_inferior_fraction():
+    run = _scaling({0.25: 1.6, 0.5: 0.0, 1.0: 0.0})
     eff = scaling_effects(run)
     assert set(eff["fraction"]) == {0.25, 0.5, 1.0} and len(eff) == 3 * 4
     assert (eff["low"] <= eff["estimate"]).all() and (eff["estimate"] <= eff["high"]).all()
+    assert set(eff.loc[eff.metric != "fad_inf", "verdict"]) == {"exploratory"} and eff.loc[eff.metric == "fad_inf", "margin"].gt(0).all()
     row = small_data_row(run)
     assert row["claim"] == SMALL_DATA_CLAIM and row["verdict"] == "reproduced"
-    assert "at fraction 0.5 (20 of 40 training clips)" in row["effect"] and "smallest fraction" in row["evidence"]
+    assert "at fraction 0.5 (20 of 40 training clips)" in row["effect"] and "non-inferiority" in row["effect"]
     assert row["estimate"] > 0 and row["n"].startswith("24 clips × 1 sampling seed × 2 training seeds")
 
 
-def test_small_data_row_without_a_winning_fraction_shows_the_smallest():
-    row = small_data_row(_scaling({0.25: 2.0, 0.5: 2.0, 1.0: 0.0}))  # only all the data beats the text model
+def test_small_data_row_without_a_non_inferior_fraction_shows_the_smallest():
+    row = small_data_row(_scaling({0.25: 2.5, 0.5: 2.5, 1.0: 0.0}))  # only all the data rivals the text model
     assert "at fraction 0.25" in row["effect"] and row["verdict"] == "contradicted"
     assert "no fraction below 1 reached 'reproduced' (fractions tested: 0.25, 0.5, 1)" in row["evidence"]
 
 
 def test_claims_config_rejects_bad_sizes():
     for bad in ({"fractions": [0.5, 1.5]}, {"fractions": [1.0, 0.5]}, {"fractions": [0, 1]}, {"isr_modes": ["text"]},
-                {"fraction_modes": ["nope"]}, {"isr_by": "recall"}, {"bootstrap": 1}, {"fraction_seeds": []}):
+                {"fraction_modes": ["nope"]}, {"isr_by": "recall"}, {"fraction_seeds": []}, {"isr_seeds": []},
+                {"margins": {"fad_inf": -0.1}}, {"relative_margins": ["nope"]}):
         with pytest.raises(ValueError):
             ClaimsConfig(**bad)
 

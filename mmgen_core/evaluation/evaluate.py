@@ -41,6 +41,10 @@ class EvaluationConfig:
     confidence: float = 0.95
     fad_inf: bool = False
     seed: int = 0
+    projection_dims: int = 32  # FAD∞ of the harness in a PCA of training audio (docs/method.md §2.8); 0 = full d
+    projection_clips: int = 256  # training clips the projection is fitted on
+    fad_sizes: int = 5  # subset sizes N/2…N of the both-sides FAD∞
+    fad_orders: int = 3  # fixed clip orders the nested subsets follow (averaged)
 
 
 @lru_cache(maxsize=4)

@@ -5,7 +5,6 @@ from .claims import (
     SMALL_DATA_CLAIM,
     ClaimsConfig,
     claims,
-    generation_effects,
     load_experiment_claims,
     merge_claims,
     small_data_not_run,
@@ -20,7 +19,6 @@ from .data_scaling import (
     small_data_row,
     system_name,
 )
-from .evidence import Bootstrap, Measured, bootstrap
 from .isr_claim import (
     ISR_METRICS,
     GenerationCache,
@@ -36,17 +34,19 @@ from .isr_claim import (
     isr_table,
     measure_grid,
     rank_correlation,
-    rank_effect_boot,
+    rank_effect,
 )
 from .paper import PAPER_ISR, PAPER_TABLE1, PAPER_TABLE2, paper_comparison, paper_table1
 from .table1 import (
+    BASELINE,
     CEILING,
     METRICS,
+    MMGEN,
     SYSTEMS,
     ResultsConfig,
     Table1Run,
-    clip_values,
     eval_items,
+    generation_effects,
     intervals,
     scope_note,
     summarize,
@@ -66,7 +66,8 @@ from .table2 import (
 )
 
 __all__ = [
-    "Bootstrap",
+    "BASELINE",
+    "MMGEN",
     "CEILING",
     "ClaimsConfig",
     "EXPERIMENTS_TABLE",
@@ -76,7 +77,6 @@ __all__ = [
     "IsrGrid",
     "IsrRun",
     "METRICS",
-    "Measured",
     "PAPER_DATA",
     "PAPER_HARDWARE",
     "PAPER_ISR",
@@ -91,10 +91,8 @@ __all__ = [
     "TOWER_NAMES",
     "Table1Run",
     "alignment_effect",
-    "bootstrap",
     "claims",
     "clip_seed",
-    "clip_values",
     "data_scaling",
     "eval_items",
     "generation_effects",
@@ -113,7 +111,7 @@ __all__ = [
     "paper_table1",
     "per_clip_retrieval",
     "rank_correlation",
-    "rank_effect_boot",
+    "rank_effect",
     "retrieval_summary",
     "scaling_curves",
     "scaling_effects",

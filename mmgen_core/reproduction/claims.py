@@ -1,5 +1,6 @@
-"""The paper's claims, one row each: the effect that tests it, its 95% interval, n, and the verdict of the one rule
-(:data:`~mmgen_core.evaluation.intervals.VERDICT_RULE`); and the sizes of the two claims experiments (notebook 09).
+"""The paper's claims, one row each: the effect that tests it, its 95% interval, n, its margin and the outcome of the
+one rule (:data:`~mmgen_core.evaluation.intervals.VERDICT_RULE`); the margins, fixed before the run; and the sizes
+of the two claims experiments (notebook 09).
 
 Notebook 08 measures the generation and alignment claims; notebook 09 the ISR and small-data claims, whose rows it
 writes to ``tables/claims_experiments.csv`` and merges into ``tables/claims.csv`` (:func:`update_claims_table`).
@@ -15,30 +16,30 @@ import numpy as np
 import pandas as pd
 
 from mmgen_core.diffusion.config import MODES
+from mmgen_core.evaluation.harness import Margins
 from mmgen_core.evaluation.intervals import Effect
 from mmgen_core.reporting import save_table
-from mmgen_core.reproduction.table1 import LOWER_IS_BETTER, Table1Run
-
-BASELINE, MMGEN = "text only (AudioLDM-style)", "MMGen"
-SUPPORT = ("kid", "text_audio", "emb_dist")  # shown beside the headline FAD∞ effect, without a verdict of their own
 ISR_CLAIM = "A higher Intersection Rate gives better generation (paper §4.2.1)"
 SMALL_DATA_CLAIM = "Small data suffices: MMGen trained on little data rivals models trained on far more"
-COLUMNS = ("claim", "effect", "estimate", "low", "high", "n", "evidence", "verdict")
+COLUMNS = ("claim", "effect", "estimate", "low", "high", "margin", "n", "evidence", "verdict")
 EXPERIMENTS_TABLE = "claims_experiments"  # notebook 09's two rows
 
 
 @dataclass
 class ClaimsConfig:
-    """Profile section ``claims`` (notebook 09): the sizes of the ISR-vs-quality and small-data experiments.
-    Sampling (sampler, steps, clip_x0) is Table 1's (``results``); re-ranking is off (one candidate)."""
+    """Profile section ``claims``: every claim's margin, fixed before the run (notebooks 08 and 09), and the sizes of
+    the ISR-vs-quality and small-data experiments (notebook 09). Sampling (sampler, steps, clip_x0) is Table 1's
+    (``results``); re-ranking is off (one candidate)."""
+    margins: dict[str, float] = field(default_factory=lambda: dict(Margins().values))  # per measure of a claim
+    relative_margins: list[str] = field(default_factory=lambda: list(Margins().relative))  # × the baseline's value
     seeds: list[int] = field(default_factory=lambda: [0])  # sampling seeds of both experiments
-    bootstrap: int = 100  # resamples (clips, training seeds; and configurations for ρ) behind every interval
     # ISR vs quality
     isr_clips: int = 32  # test captions generated with every retrieval configuration (0 = the whole test split)
     isr_modes: list[str] = field(default_factory=lambda: ["mmgen", "mmgen+roll"])
     isr_grid: str | list[dict[str, Any]] = "claims"  # "claims" = retrieval.isr.claims_grid(N, d), or IndexConfig fields
     isr_by: str = "isr"  # the ISR on the x axis: isr (eq. 8, the test captions as queries) | isr_per_item
     isr_k: int = 0  # K of both ISR forms (0 = retrieval.k); generation always follows the top-1 melody
+    isr_seeds: list[int] = field(default_factory=lambda: [0])  # UNet training seeds ρ is measured on (one ρ each)
     # small data
     fractions: list[float] = field(default_factory=lambda: [0.25, 0.5, 1.0])  # of the training split, nested
     fraction_steps: int = 400  # UNet training steps of every run of the experiment (the text baseline's too)
@@ -48,8 +49,12 @@ class ClaimsConfig:
     small_data: bool = True  # run the small-data experiment (false: its row says it was not run in this pass)
 
     def __post_init__(self) -> None:
-        if not self.seeds or not self.fraction_seeds or not self.fractions or not self.isr_modes:
-            raise ValueError("claims: seeds, fraction_seeds, fractions and isr_modes each need at least one entry")
+        if not self.seeds or not self.fraction_seeds or not self.fractions or not self.isr_modes or not self.isr_seeds:
+            raise ValueError("claims: seeds, fraction_seeds, fractions, isr_modes and isr_seeds each need an entry")
+        bad = {k: v for k, v in self.margins.items() if not (isinstance(v, (int, float)) and v > 0)}
+        if bad or not set(self.relative_margins) <= set(self.margins):
+            raise ValueError(f"claims.margins must be positive numbers ({bad}) and relative_margins a subset of their "
+                             f"names ({self.relative_margins})")
         bad = [f for f in self.fractions if not (isinstance(f, (int, float)) and 0 < f <= 1)]
         if bad:
             raise ValueError(f"claims.fractions must lie in (0, 1] (1 = the whole training split), not {bad}")
@@ -64,20 +69,18 @@ class ClaimsConfig:
             raise ValueError(f"claims.isr_by must be 'isr' or 'isr_per_item', not {self.isr_by!r}")
         if isinstance(self.isr_grid, str) and self.isr_grid != "claims":
             raise ValueError(f"claims.isr_grid must be 'claims' or a list of IndexConfig fields, not {self.isr_grid!r}")
-        if self.bootstrap < 2 or self.fraction_steps < 1 or min(self.isr_clips, self.fraction_clips, self.isr_k) < 0:
-            raise ValueError("claims: bootstrap >= 2, fraction_steps >= 1, isr_clips, fraction_clips and isr_k >= 0")
+        if self.fraction_steps < 1 or min(self.isr_clips, self.fraction_clips, self.isr_k) < 0:
+            raise ValueError("claims: fraction_steps >= 1, isr_clips, fraction_clips and isr_k >= 0")
 
-
-def generation_effects(run: Table1Run, better: str = MMGEN, worse: str = BASELINE) -> list[Effect]:
-    """FAD∞ (the claim's measure), then KID, text–audio score and embedding distance to the reference clip: each
-    signed so that positive means ``better`` is better, paired over clips."""
-    return [run.boot.difference(better, worse, m, LOWER_IS_BETTER.get(m, False)) for m in ("fad_inf", *SUPPORT)]
+    def margin_rule(self) -> Margins:
+        """The margins as the harness applies them."""
+        return Margins(dict(self.margins), tuple(self.relative_margins))
 
 
 def claims(generation: Sequence[Effect], alignment: Sequence[Effect], n_train: int,
            experiments: Sequence[Mapping[str, Any]] = ()) -> pd.DataFrame:
-    """One row per claim of the paper. ``generation`` and ``alignment``: the claim's effect first (its verdict),
-    supporting effects after. The ISR and small-data claims need notebook 09's experiments: ``experiments`` holds its
+    """One row per claim of the paper. ``generation`` and ``alignment``: the claim's effect first (its outcome),
+    exploratory effects after (no outcome). The ISR and small-data claims need notebook 09's experiments: ``experiments`` holds its
     rows (:func:`load_experiment_claims`), each replacing the "not measured" row of its claim."""
     rows = [_row("Melody guidance improves generation: lower FAD than the text-only baseline (MMGen vs AudioLDM-style)",
                  generation),
@@ -136,13 +139,17 @@ def update_claims_table(results_dir: str | Path, rows: Sequence[Mapping[str, Any
 
 def _row(claim: str, effects: Sequence[Effect], note: str = "") -> dict:
     head = effects[0]
-    evidence = "; ".join([head.text()] + [f"(supporting) {e.text()}" for e in effects[1:]] + ([note] if note else []))
-    return {"claim": claim, "effect": head.name, "estimate": head.estimate, "low": head.low, "high": head.high,
-            "n": head.n, "evidence": evidence, "verdict": head.verdict}
+    runs = "" if head.runs > 1 else ("; ONE training run per arm: the spread between runs is not in the interval, so "
+                                     "the rule reads inconclusive")
+    evidence = "; ".join([head.text() + runs] + [f"(exploratory) {e.text()}" for e in effects[1:]]
+                         + ([note] if note else []))
+    return {"claim": claim, "effect": head.name + (" (non-inferiority)" if head.kind == "non-inferiority" else ""),
+            "estimate": head.estimate, "low": head.low, "high": head.high, "margin": head.margin, "n": head.n,
+            "evidence": evidence, "verdict": head.verdict}
 
 
 def empty_row(claim: str, evidence: str) -> dict:
     """A row without a measured effect (not measured, not measurable): verdict inconclusive, n 0."""
-    return {"claim": claim, "effect": "", "estimate": np.nan, "low": np.nan, "high": np.nan, "n": "0",
+    return {"claim": claim, "effect": "", "estimate": np.nan, "low": np.nan, "high": np.nan, "margin": np.nan, "n": "0",
             "evidence": evidence, "verdict": "inconclusive"}
 

@@ -12,29 +12,27 @@ score with the whole data's aligner for every system, so that all are measured w
 
 The effect at fraction ``f`` is ``metric(text @ 1) − metric(mmgen @ f)`` for lower-is-better metrics (FAD∞, KID)
 and the reverse for higher-is-better ones, so that positive means MMGen on ``f`` of the data does better than
-the text-only model on all of it. Intervals come from the Table 1 bootstrap (:func:`~.evidence.bootstrap`:
-clips shared by every system, training seeds drawn per system). The claim's row is the smallest fraction
-below 1 whose FAD∞ effect is *reproduced* by the one rule; when none is, the effect at the smallest fraction."""
+the text-only model on all of it; paired by training seed, its interval at the level of the training run (the
+harness, docs/method.md §2.8). "Rivals" is a non-inferiority claim: the row is the smallest fraction below 1 whose
+FAD∞ effect excludes a loss larger than the margin (``claims.margins``, a fraction of the baseline's FAD∞); when none
+does, the effect at the smallest fraction."""
 from __future__ import annotations
 
+import dataclasses
+import json
 from dataclasses import dataclass, replace
 
-import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
-from mmgen_core.audio.io import load_audio
 from mmgen_core.data.fractions import fraction_table
-from mmgen_core.data.manifest import item_notes
-from mmgen_core.evaluation.evaluate import EvaluationConfig, clip_features
+from mmgen_core.evaluation.evaluate import EvaluationConfig
+from mmgen_core.evaluation.harness import Margins, Measurements
 from mmgen_core.reproduction.claims import SMALL_DATA_CLAIM, ClaimsConfig, _row
-from mmgen_core.reproduction.evidence import Bootstrap, Measured, bootstrap
-from mmgen_core.reproduction.table1 import LOWER_IS_BETTER, ResultsConfig, clip_values
+from mmgen_core.reproduction.table1 import ResultsConfig
 from mmgen_core.stages import Stages
 
 BASELINE_MODE = "text"
 SCALING_METRICS = ("fad_inf", "kid", "text_audio", "chroma_target")  # FAD∞ decides the claim
-CLIP_METRICS = ("text_audio", "chroma_target", "kl", "emb_dist", "richness")
 
 
 def system_name(mode: str, fraction: float) -> str:
@@ -44,64 +42,54 @@ def system_name(mode: str, fraction: float) -> str:
 
 @dataclass
 class ScalingRun:
-    """Every UNet of the experiment, measured: one :class:`Measured` per (mode, fraction) over its training
-    seeds, their bootstrap, and the systems as a table (mode, fraction, training clips, seeds)."""
+    """Every UNet of the experiment, measured through the harness (one system per (mode, fraction), its training
+    seeds as runs), the systems as a table (mode, fraction, training clips, seeds) and the nesting of the fractions."""
     systems: pd.DataFrame
     fractions: pd.DataFrame  # fraction, train_clips, contains_smaller (the nesting, checked on the sets)
-    measured: dict[str, Measured]
-    boot: Bootstrap
+    harness: Measurements
     baseline: str
     modes: list[str]
     steps: int
+    margins: Margins
 
 
-def data_scaling(stages: Stages, cfg: ClaimsConfig, results: ResultsConfig, eval_cfg: EvaluationConfig,
-                 progress: bool = True) -> ScalingRun:
+def data_scaling(stages: Stages, cfg: ClaimsConfig, results: ResultsConfig, eval_cfg: EvaluationConfig) -> ScalingRun:
     """Train (or load) the text baseline on all the data and each of ``claims.fraction_modes`` on each fraction,
     ``claims.fraction_steps`` steps per run and one run per seed of ``claims.fraction_seeds``; generate the first
-    ``claims.fraction_clips`` test captions with every one; measure and bootstrap them."""
+    ``claims.fraction_clips`` test captions with every one and measure them through the harness (cached)."""
     manifest = stages.dataset
     items = manifest.items("test")[:cfg.fraction_clips or None]
-    if len(items) < 2:
-        raise ValueError(f"the data-scaling experiment needs at least 2 test clips, the profile gives {len(items)}")
-    refs = [load_audio(manifest.audio_path(it)) for it in items]
-    ref_feats = clip_features(refs, eval_cfg)
-    captions, targets = [it.caption for it in items], [item_notes(manifest, it) for it in items]
-    ruler = stages.alignment().model  # every system's text–audio score with the whole data's aligner
+    h = stages.harness(items, eval_cfg)  # every system's text–audio score with the whole data's aligner
     sizes = fraction_table(manifest, cfg.fractions, stages.profile.seed)
     n_train = {r["fraction"]: r["train_clips"] for r in sizes}
     jobs = [(BASELINE_MODE, 1.0)] + [(m, f) for f in cfg.fractions for m in cfg.fraction_modes
                                      if (m, f) != (BASELINE_MODE, 1.0)]
-    measured, rows = {}, []
-    bar = tqdm(total=len(jobs) * len(cfg.fraction_seeds), desc="small data: train and generate", disable=not progress)
-    for mode, f in jobs:
-        on_f = stages.with_train_fraction(f).with_diffusion(steps=cfg.fraction_steps)
-        runs = []
-        for t in cfg.fraction_seeds:
-            st = on_f.with_unet_seed(t)
-            pipe = st.pipeline_of(st.unet(mode)[0], replace(st.generation_config, mode=mode))
-            per_seed = []
-            for k in cfg.seeds:
-                gen = pipe(captions, seed=k, sampler=results.sampler, steps=results.steps, clip_x0=results.clip_x0,
-                           candidates=1, progress=False)
-                wavs = list(gen.waveforms)
-                feats = clip_features(wavs, eval_cfg)
-                per_seed.append((list(feats[0].frames),
-                                 clip_values(wavs, feats, ref_feats, captions, targets, None, ruler, eval_cfg)))
-            runs.append(per_seed)
-            del pipe
-            bar.update(1)
-        name = system_name(mode, f)
-        measured[name] = Measured({m: np.array([[v[m] for _, v in r] for r in runs]) for m in CLIP_METRICS},
-                                  [[fr for fr, _ in r] for r in runs])
-        rows.append({"system": name, "mode": mode, "fraction": f,
-                     "train_clips": n_train.get(f, len(manifest.items("train"))),
-                     "unet_steps": cfg.fraction_steps, "train_seeds": len(cfg.fraction_seeds)})
-    bar.close()
-    boot = bootstrap(measured, list(ref_feats[0].frames), SCALING_METRICS, cfg.bootstrap, eval_cfg.seed,
-                     eval_cfg.confidence, progress)
-    return ScalingRun(pd.DataFrame(rows), pd.DataFrame(sizes), measured, boot, system_name(BASELINE_MODE, 1.0),
-                      list(cfg.fraction_modes), cfg.fraction_steps)
+    systems = {system_name(m, f): (m, f) for m, f in jobs}
+    sampling = json.dumps([results.label(), dataclasses.asdict(stages.generation_config)], default=str)
+    pipes: dict[tuple[str, int], object] = {}
+
+    def on(system: str, t: int) -> Stages:
+        mode, f = systems[system]
+        return stages.with_train_fraction(f).with_diffusion(steps=cfg.fraction_steps).with_unet_seed(t)
+
+    def key(system: str, t: int, k: int) -> str:
+        return json.dumps([on(system, t).unet_folder(systems[system][0]).name, k, sampling])
+
+    def generate(system: str, t: int, k: int):
+        if (system, t) not in pipes:
+            pipes.clear()  # one UNet in memory at a time
+            st, mode = on(system, t), systems[system][0]
+            pipes[system, t] = st.pipeline_of(st.unet(mode)[0], replace(st.generation_config, mode=mode))
+        gen = pipes[system, t](h.evalset.captions, seed=k, sampler=results.sampler, steps=results.steps,
+                               clip_x0=results.clip_x0, candidates=1, progress=False)
+        return list(gen.waveforms), None
+
+    h.collect([(s, t, k) for s in systems for t in cfg.fraction_seeds for k in cfg.seeds], key, generate,
+              "small data: train and generate")
+    rows = [{"system": name, "mode": m, "fraction": f, "train_clips": n_train.get(f, len(manifest.items("train"))),
+             "unet_steps": cfg.fraction_steps, "train_seeds": len(cfg.fraction_seeds)} for name, (m, f) in systems.items()]
+    return ScalingRun(pd.DataFrame(rows), pd.DataFrame(sizes), h, system_name(BASELINE_MODE, 1.0),
+                      list(cfg.fraction_modes), cfg.fraction_steps, cfg.margin_rule())
 
 
 def scaling_curves(run: ScalingRun) -> pd.DataFrame:
@@ -109,53 +97,60 @@ def scaling_curves(run: ScalingRun) -> pd.DataFrame:
     rows = []
     for _, s in run.systems.iterrows():
         for m in SCALING_METRICS:
-            est, low, high = run.boot.interval(s["system"], m)
-            rows.append({**s.to_dict(), "metric": m, "estimate": est, "low": low, "high": high,
-                         "n": run.boot.n[s["system"]]})
+            e = run.harness.interval(s["system"], m)
+            rows.append({**s.to_dict(), "metric": m, "estimate": e.estimate, "low": e.low, "high": e.high, "n": e.n})
     return pd.DataFrame(rows)
+
+
+def _effect(run: ScalingRun, system: str, metric: str):
+    """``metric(text @ 1) − metric(system)``: non-inferiority with its margin for FAD∞ (the claim's measure),
+    exploratory for the others."""
+    if metric != "fad_inf":
+        return run.harness.effect(system, run.baseline, metric)
+    base = run.harness.interval(run.baseline, metric).estimate
+    return run.harness.effect(system, run.baseline, metric, run.margins.of(metric, base), "non-inferiority")
 
 
 def scaling_effects(run: ScalingRun) -> pd.DataFrame:
     """One row per (mode other than the baseline, fraction, metric): ``metric(text @ 1) − metric(mode @ f)``
     (reversed for higher-is-better metrics: positive = better than the text-only model on all the data), its
-    interval, n and verdict."""
+    interval, n and, for FAD∞ (the claim's measure, non-inferiority), its margin and outcome; the others are
+    exploratory (no outcome)."""
     rows = []
     for _, s in run.systems.iterrows():
         if s["system"] == run.baseline or s["mode"] == BASELINE_MODE:
             continue
         for m in SCALING_METRICS:
-            e = run.boot.difference(s["system"], run.baseline, m, LOWER_IS_BETTER.get(m, False))
+            e = _effect(run, s["system"], m)
             rows.append({"mode": s["mode"], "fraction": s["fraction"], "train_clips": s["train_clips"], "metric": m,
-                         "effect": e.name, "estimate": e.estimate, "low": e.low, "high": e.high, "n": e.n,
-                         "verdict": e.verdict})
+                         "effect": e.name, "estimate": e.estimate, "low": e.low, "high": e.high, "margin": e.margin,
+                         "n": e.n, "verdict": e.verdict if m == "fad_inf" else "exploratory"})
     return pd.DataFrame(rows)
 
 
 def small_data_row(run: ScalingRun, mode: str = "mmgen", metric: str = "fad_inf") -> dict:
-    """The claims-table row: the smallest fraction below 1 at which ``mode`` beats the text-only model trained on
-    all the data by the one rule on ``metric``; when none does, the effect at the smallest fraction tested. The
-    evidence lists every fraction's effect and verdict."""
+    """The claims-table row: the smallest fraction below 1 at which ``mode`` is non-inferior to the text-only model
+    trained on all the data (the interval excludes a loss larger than the margin); when none is, the effect at the
+    smallest fraction tested. The evidence lists every fraction's effect and outcome."""
     systems = run.systems[run.systems["mode"] == mode].sort_values("fraction")
     if systems.empty:
         raise ValueError(f"mode {mode!r} was not trained on fractions here (claims.fraction_modes: {run.modes})")
-    effects = {float(s["fraction"]): run.boot.difference(s["system"], run.baseline, metric,
-                                                         LOWER_IS_BETTER.get(metric, False))
-               for _, s in systems.iterrows()}
+    effects = {float(s["fraction"]): _effect(run, s["system"], metric) for _, s in systems.iterrows()}
     clips = dict(zip(systems["fraction"].astype(float), systems["train_clips"]))
     total = int(run.fractions["train_clips"].max()) if len(run.fractions) else clips.get(1.0, 0)
     won = [f for f, e in effects.items() if f < 1.0 and e.verdict == "reproduced"]
     pick = min(won) if won else min(effects)
     listing = "; ".join(f"{f:g} ({clips[f]} clips): {e.estimate:+.3f} [{e.low:+.3f}, {e.high:+.3f}] {e.verdict}"
                         for f, e in effects.items())
-    said = (f"smallest fraction at which {mode} beats the text-only model trained on all {total} clips: {pick:g} "
-            f"({clips[pick]} clips)" if won else
+    said = (f"smallest fraction at which {mode} is non-inferior to the text-only model trained on all {total} clips: "
+            f"{pick:g} ({clips[pick]} clips)" if won else
             f"no fraction below 1 reached 'reproduced' (fractions tested: {', '.join(f'{f:g}' for f in effects)}); "
             f"the row shows the smallest, {pick:g} ({clips[pick]} clips)")
+    runs = run.harness.train_seeds(run.baseline)
     note = (f"{said}; every fraction, {metric}(text @ 1) − {metric}({mode} @ f): {listing}; each UNet trained "
-            f"{run.steps} steps, {len(run.measured[run.baseline].frames)} training seeds per point; the aligner, melody "
-            "database and training conditions of each fraction use only its clips, the decoder is shared (notebook 09)")
+            f"{run.steps} steps, {len(runs)} training seeds per point; the aligner, melody database and training "
+            "conditions of each fraction use only its clips, the decoder is shared (notebook 09)")
     head = effects[pick]
     head = replace(head, name=f"{head.name} at fraction {pick:g} ({clips[pick]} of {total} training clips)")
-    support = [run.boot.difference(system_name(mode, pick), run.baseline, m, LOWER_IS_BETTER.get(m, False))
-               for m in SCALING_METRICS if m != metric]
+    support = [_effect(run, system_name(mode, pick), m) for m in SCALING_METRICS if m != metric]
     return _row(SMALL_DATA_CLAIM, [head, *support], note)

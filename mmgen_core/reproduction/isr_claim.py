@@ -9,13 +9,15 @@ their retrievals differ. A generation is made once per (mode, clip, retrieved it
 every configuration that retrieves that melody for that caption (:class:`GenerationCache`): the grid costs the
 distinct (caption, melody) pairs, not configurations × captions.
 
-Each distinct retrieved set is one system of the Table 1 bootstrap (:func:`~mmgen_core.reproduction.evidence.bootstrap`:
-clips resampled, FAD∞ and KID recomputed against the drawn clips' references, per-clip means of chroma to the
-target melody and text–audio score). The claim's effect is Spearman ρ(ISR, quality) over the configurations,
-signed so that positive means "a higher ISR gives better music"; its interval resamples configurations and, with
-the same draw index, the clip draws behind each configuration's quality (:func:`rank_effect_boot`)."""
+Each distinct retrieved set is one system of the evaluation harness (FAD∞ and KID against the test clips' references,
+per-clip means of chroma to the target melody and text–audio score), measured for every UNet training seed of
+``claims.isr_seeds``. The claim's effect is Spearman ρ(ISR, quality) over the configurations, signed so that
+positive means "a higher ISR gives better music": one ρ per training run (and without each clip in turn), its
+interval at the level of the training run (docs/method.md §2.8). The grid is a fixed design, not a sample, so the
+interval is conditional on the configurations tried."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import zlib
 from dataclasses import dataclass, replace
@@ -27,21 +29,18 @@ import torch
 from scipy.stats import spearmanr
 from tqdm.auto import tqdm
 
-from mmgen_core.audio.io import load_audio
-from mmgen_core.data.manifest import Item, item_notes
-from mmgen_core.evaluation.backbones.base import ClipFeatures
-from mmgen_core.evaluation.evaluate import EvaluationConfig, clip_features
-from mmgen_core.evaluation.intervals import Effect, bootstrap_draws
+from mmgen_core.data.manifest import Item
+from mmgen_core.evaluation.evaluate import EvaluationConfig
+from mmgen_core.evaluation.harness import Measurements, lower_is_better
+from mmgen_core.evaluation.intervals import Effect, run_level_interval
 from mmgen_core.reproduction.claims import ISR_CLAIM, ClaimsConfig, empty_row, _row
-from mmgen_core.reproduction.evidence import Bootstrap, Measured, bootstrap
-from mmgen_core.reproduction.table1 import LOWER_IS_BETTER, ResultsConfig, clip_values
+from mmgen_core.reproduction.table1 import ResultsConfig
 from mmgen_core.retrieval.index import IndexConfig, RetrievalError, SearchResult, VectorDB
 from mmgen_core.retrieval.isr import claims_grid, intersection_rate, per_item_isr, recall_at_k
 from mmgen_core.retrieval.stage import retrieve
 from mmgen_core.stages import Stages
 
-ISR_METRICS = ("fad_inf", "kid", "text_audio", "chroma_target")  # FAD∞ is the claim's; the others support it
-CLIP_METRICS = ("text_audio", "chroma_target", "kl", "emb_dist", "richness")  # kept per generated clip
+ISR_METRICS = ("fad_inf", "kid", "text_audio", "chroma_target")  # FAD∞ is the claim's; the others exploratory
 MIN_POINTS = 4  # distinct (ISR, generation) points below which nothing is ranked
 
 
@@ -98,13 +97,6 @@ class GenerationCache:
         self.made += len(missing)
         self.reused += len(keys) - len(missing)
         return [self._store[k] for k in keys]
-
-
-@dataclass
-class Scored:
-    """One generated clip, measured: the evaluation backbone's rows (patches × d) and per-clip values."""
-    frames: np.ndarray
-    values: dict[str, float]
 
 
 @dataclass
@@ -192,20 +184,13 @@ def isr_grid(stages: Stages, cfg: ClaimsConfig, progress: bool = True) -> IsrGri
     return IsrGrid(table, rows, items, queries, skipped + failed, min(k, len(emb.ids)))
 
 
-def _subset(f: ClipFeatures, idx: Sequence[int]) -> ClipFeatures:
-    idx = list(idx)
-    return ClipFeatures([f.frames[i] for i in idx], None if f.logits is None else f.logits[idx],
-                        None if f.probs is None else f.probs[idx])
-
-
 @dataclass
 class IsrRun:
-    """One mode's generations over the grid: a :class:`Measured` per distinct retrieved set, their bootstrap, and
-    how many generations were made and reused."""
+    """One mode's generations over the grid: the harness with one system per distinct retrieved set (its training
+    seeds as runs), and how many generations were made and reused."""
     mode: str
     grid: IsrGrid
-    measured: dict[str, Measured]
-    boot: Bootstrap
+    harness: Measurements
     made: int
     reused: int
     n_seeds: int
@@ -217,63 +202,61 @@ class IsrRun:
     def n_text(self) -> str:
         """What the ρ of this run is measured over."""
         points = self.grid.table.drop_duplicates(["isr", "retrieved_set"])
+        runs = len(self.harness.train_seeds(self.harness.systems()[0]))
         return (f"{len(points)} distinct (ISR, generation) points of {len(self.grid.table)} configurations × "
-                f"{len(self.grid.items)} clips × {self.n_seeds} sampling seed{'s' * (self.n_seeds > 1)}")
+                f"{len(self.grid.items)} clips × {self.n_seeds} sampling seed{'s' * (self.n_seeds > 1)} × "
+                f"{runs} training seed{'s' * (runs > 1)}")
 
 
 def isr_generations(stages: Stages, grid: IsrGrid, mode: str, cfg: ClaimsConfig, results: ResultsConfig,
-                    eval_cfg: EvaluationConfig, cache: GenerationCache | None = None,
-                    progress: bool = True) -> IsrRun:
+                    eval_cfg: EvaluationConfig, cache: GenerationCache | None = None) -> IsrRun:
     """Generate every test caption with the melody each configuration retrieves (``mode``: mmgen or mmgen+roll,
-    the profile's UNet), one clip per (clip, melody, sampling seed) shared through ``cache``; score each clip once
-    (backbone rows, chroma to the target melody, text–audio score, …); bootstrap every distinct retrieved set."""
+    the UNet of each training seed of ``claims.isr_seeds``), one clip per (training seed, clip, melody, sampling
+    seed) shared through ``cache``; measure every distinct retrieved set through the harness (cached on disk)."""
     if mode not in ("mmgen", "mmgen+roll"):
         raise ValueError(f"the ISR experiment generates with a retrieved melody: mode mmgen or mmgen+roll, not {mode!r}")
     cache = cache if cache is not None else GenerationCache()
     made0, reused0 = cache.made, cache.reused
-    manifest, items = stages.dataset, grid.items
-    refs = [load_audio(manifest.audio_path(it)) for it in items]
-    ref_feats = clip_features(refs, eval_cfg)
-    captions, targets = [it.caption for it in items], [item_notes(manifest, it) for it in items]
-    embedder = stages.alignment().model
-    pipe = stages.pipeline_of(stages.unet(mode)[0], replace(stages.generation_config, mode=mode))
+    items = grid.items
+    h = stages.harness(items, eval_cfg)
     base = stages.melody_db
-    pbar = tqdm(total=0, desc=f"ISR grid, {mode}", disable=not progress)
-
-    clip_index = {it.id: c for c, it in enumerate(items)}
+    first = grid.table.drop_duplicates("retrieved_set").index  # one configuration per distinct set
+    retrieved = {IsrRun.system(int(grid.table.loc[i, "retrieved_set"])): [base.ids[int(r)] for r in grid.rows[i]]
+                 for i in first}
     row_of = {item_id: r for r, item_id in enumerate(base.ids)}
+    sampling = json.dumps([results.label(), dataclasses.asdict(stages.generation_config)], default=str)
+    pipes: dict[int, object] = {}
 
-    def make(keys: list[tuple]) -> list[Scored]:  # keys: (mode, clip id, retrieved item id, sampling seed)
-        pbar.total += len(keys)
-        pbar.refresh()
-        wavs = []
-        for _, clip_id, item_id, seed in keys:
-            pipe.melody_db = PinnedRetrieval(base, [row_of[item_id]])
-            gen = pipe([captions[clip_index[clip_id]]], seed=clip_seed(clip_id, seed), sampler=results.sampler,
-                       steps=results.steps, clip_x0=results.clip_x0, candidates=1, progress=False)
-            wavs.append(gen.waveforms[0])
-            pbar.update(1)
-        idx = [clip_index[clip_id] for _, clip_id, _, _ in keys]
-        feats = clip_features(wavs, eval_cfg)
-        vals = clip_values(wavs, feats, tuple(_subset(f, idx) for f in ref_feats), [captions[c] for c in idx],
-                           [targets[c] for c in idx], None, embedder, eval_cfg)
-        return [Scored(feats[0].frames[i], {m: float(vals[m][i]) for m in CLIP_METRICS}) for i in range(len(keys))]
+    def pipe_of(t: int):
+        if t not in pipes:
+            pipes.clear()
+            st = stages.with_unet_seed(t)
+            pipes[t] = st.pipeline_of(st.unet(mode)[0], replace(st.generation_config, mode=mode))
+        return pipes[t]
 
-    try:
-        first = grid.table.drop_duplicates("retrieved_set").index  # one configuration per distinct set
-        measured = {}
-        for i in first:
-            set_id, rows = int(grid.table.loc[i, "retrieved_set"]), grid.rows[i]
-            keys = [[(mode, it.id, base.ids[int(r)], k) for it, r in zip(items, rows)] for k in cfg.seeds]
-            per_seed = [cache.get(ks, make) for ks in keys]
-            values = {m: np.array([[[s.values[m] for s in clips] for clips in per_seed]]) for m in CLIP_METRICS}
-            measured[IsrRun.system(set_id)] = Measured(values, [[[s.frames for s in clips] for clips in per_seed]])
-    finally:
-        pipe.melody_db = base
-        pbar.close()
-    boot = bootstrap(measured, list(ref_feats[0].frames), ISR_METRICS, cfg.bootstrap, eval_cfg.seed,
-                     eval_cfg.confidence, progress)
-    return IsrRun(mode, grid, measured, boot, cache.made - made0, cache.reused - reused0, len(cfg.seeds))
+    def key(system: str, t: int, k: int) -> str:
+        return json.dumps([stages.with_unet_seed(t).unet_folder(mode).name, retrieved[system], k, sampling])
+
+    def generate(system: str, t: int, k: int):
+        pipe = pipe_of(t)
+
+        def make(keys: list[tuple]) -> list[np.ndarray]:  # keys: (mode, training seed, clip, item, sampling seed)
+            wavs = []
+            for _, _, c, item_id, _ in keys:
+                pipe.melody_db = PinnedRetrieval(base, [row_of[item_id]])
+                try:
+                    gen = pipe([items[c].caption], seed=clip_seed(items[c].id, k), sampler=results.sampler,
+                               steps=results.steps, clip_x0=results.clip_x0, candidates=1, progress=False)
+                finally:
+                    pipe.melody_db = base
+                wavs.append(gen.waveforms[0])
+            return wavs
+
+        return cache.get([(mode, t, c, item_id, k) for c, item_id in enumerate(retrieved[system])], make), None
+
+    h.collect([(s, t, k) for t in cfg.isr_seeds for s in retrieved for k in cfg.seeds], key, generate,
+              f"ISR grid, {mode}")
+    return IsrRun(mode, grid, h, cache.made - made0, cache.reused - reused0, len(cfg.seeds))
 
 
 def rank_correlation(x: Sequence[float], y: Sequence[float]) -> tuple[float, float]:
@@ -284,45 +267,37 @@ def rank_correlation(x: Sequence[float], y: Sequence[float]) -> tuple[float, flo
     return float(res.statistic), float(res.pvalue)
 
 
-def rank_effect_boot(x: Sequence[float], systems: Sequence[str], boot: Bootstrap, metric: str, name: str, n: str,
-                     seed: int = 0) -> Effect | None:
+def rank_effect(x: Sequence[float], systems: Sequence[str], harness: Measurements, metric: str, name: str, n: str,
+                margin: float = float("nan")) -> Effect | None:
     """Spearman ρ(x, quality) over points (x_i, system_i), quality = ``metric`` of system i signed so that higher is
     better (FAD∞ and KID negated): positive = a higher x goes with better quality.
 
-    Repeated (x, system) points count once. The interval resamples points with replacement and, in the same
-    replicate, uses each system's quality on the same clip draw (:class:`Bootstrap` replicates), so it covers
-    both which configurations were tried and which clips scored them. A replicate without two distinct values on
-    a side (e.g. a clip draw on which every drawn configuration scores alike: the clips where retrievals differ
-    were not drawn) shows no association and counts as ρ = 0, not as missing: dropping it would narrow the
-    interval exactly when few clips carry the difference. None with fewer than :data:`MIN_POINTS` distinct
-    points or nothing to rank."""
+    Repeated (x, system) points count once. One ρ per training run, and one without each clip in turn (the
+    systems' qualities recomputed without it), give the interval at the level of the training run. A clip draw on
+    which every system scores alike shows no association and counts as ρ = 0. None with fewer than
+    :data:`MIN_POINTS` distinct points or nothing to rank."""
     pts = list(dict.fromkeys(zip(np.round(np.asarray(x, dtype=float), 9), systems)))
     if len(pts) < MIN_POINTS:
         return None
-    sign = -1.0 if LOWER_IS_BETTER.get(metric, False) else 1.0
+    sign = -1.0 if lower_is_better(metric) else 1.0
     xs = np.array([p[0] for p in pts])
-    point = np.array([sign * boot.point[s, metric] for _, s in pts])
-    rho, _ = rank_correlation(xs, point)
-    if np.isnan(rho):
+    seeds = harness.train_seeds(pts[0][1])
+    quality = np.stack([sign * harness.run_values(s, metric, seeds) for _, s in pts])  # (points, T, C+1)
+    rho = np.array([[rank_correlation(xs, quality[:, t, j])[0] for j in range(quality.shape[2])]
+                    for t in range(quality.shape[1])])
+    if np.isnan(rho[:, 0]).all():
         return None
-    reps = np.stack([sign * boot.replicates[s, metric] for _, s in pts])  # (points, n_boot)
-    draws = bootstrap_draws(len(pts), reps.shape[1], seed)
-    rhos = np.nan_to_num([rank_correlation(xs[d], reps[d, b])[0] for b, d in enumerate(draws)], nan=0.0)
-    # the percentile interval (widened to hold the estimate): ρ is bounded and its replicates can pile up at 0 and
-    # ±1, where shifting them to centre on the estimate (as for FAD∞, :func:`centred_interval`) would push the
-    # interval away from zero
-    tail = (1 - boot.confidence) / 2
-    low, high = np.quantile(rhos, [tail, 1 - tail])
-    return Effect(name, rho, float(max(-1.0, min(low, rho))), float(min(1.0, max(high, rho))), n)
+    est, low, high, _ = run_level_interval(np.nan_to_num(rho, nan=0.0), harness.cfg.confidence)
+    return Effect(name, est, max(-1.0, low), min(1.0, high), n, margin, runs=len(seeds))
 
 
-def isr_effect_of(run: IsrRun, metric: str = "fad_inf", by: str = "isr", seed: int = 0) -> Effect | None:
-    """ρ(``by``, quality ``metric``) of one mode's run over the grid's configurations (:func:`rank_effect_boot`)."""
+def isr_effect_of(run: IsrRun, metric: str = "fad_inf", by: str = "isr", margin: float = float("nan")) -> Effect | None:
+    """ρ(``by``, quality ``metric``) of one mode's run over the grid's configurations (:func:`rank_effect`)."""
     t = run.grid.table
-    sign = "−" if LOWER_IS_BETTER.get(metric, False) else ""
+    sign = "−" if lower_is_better(metric) else ""
     label = "ISR" if by == "isr" else "per-item ISR"
-    return rank_effect_boot(t[by], [IsrRun.system(s) for s in t["retrieved_set"]], run.boot, metric,
-                            f"Spearman ρ({label}, {sign}{metric}), {run.mode}", run.n_text(), seed)
+    return rank_effect(t[by], [IsrRun.system(s) for s in t["retrieved_set"]], run.harness, metric,
+                       f"Spearman ρ({label}, {sign}{metric}), {run.mode}", run.n_text(), margin)
 
 
 def isr_table(runs: dict[str, IsrRun]) -> pd.DataFrame:
@@ -333,35 +308,38 @@ def isr_table(runs: dict[str, IsrRun]) -> pd.DataFrame:
             system = IsrRun.system(int(g["retrieved_set"]))
             row = {"mode": mode, **g.to_dict()}
             for m in ISR_METRICS:
-                est, low, high = run.boot.interval(system, m)
-                row.update({m: est, f"{m}_low": low, f"{m}_high": high})
+                e = run.harness.interval(system, m)
+                row.update({m: e.estimate, f"{m}_low": e.low, f"{m}_high": e.high})
             rows.append(row)
     return pd.DataFrame(rows)
 
 
-def isr_effects(runs: dict[str, IsrRun], by: str = "isr", seed: int = 0) -> pd.DataFrame:
-    """ρ(ISR, quality) of every mode and metric, with its interval and verdict (empty rows where nothing ranks)."""
+def isr_effects(runs: dict[str, IsrRun], by: str = "isr", margin: float = float("nan")) -> pd.DataFrame:
+    """ρ(ISR, quality) of every mode and metric with its interval; the outcome (with ``margin``) for the claim's
+    measure (FAD∞), the others exploratory; empty rows where nothing ranks."""
     rows = []
     for mode, run in runs.items():
         for m in ISR_METRICS:
-            e = isr_effect_of(run, m, by, seed)
+            e = isr_effect_of(run, m, by, margin if m == "fad_inf" else float("nan"))
             rows.append({"mode": mode, "metric": m, "effect": e.name if e else "", "estimate": e.estimate if e else np.nan,
-                         "low": e.low if e else np.nan, "high": e.high if e else np.nan, "n": run.n_text(),
-                         "verdict": e.verdict if e else "inconclusive"})
+                         "low": e.low if e else np.nan, "high": e.high if e else np.nan,
+                         "margin": margin if m == "fad_inf" else np.nan, "n": run.n_text(),
+                         "verdict": "exploratory" if m != "fad_inf" else e.verdict if e else "inconclusive"})
     return pd.DataFrame(rows)
 
 
-def isr_claim_row(runs: dict[str, IsrRun], mode: str = "mmgen", by: str = "isr", seed: int = 0) -> dict:
-    """The claims-table row: ρ(ISR, −FAD∞) of ``mode`` (the paper's MMGen) with its verdict; ρ with KID, chroma
-    and text–audio and the other modes' ρ(ISR, −FAD∞) as supporting evidence; the grid in words."""
+def isr_claim_row(runs: dict[str, IsrRun], mode: str = "mmgen", by: str = "isr", margin: float = float("nan")) -> dict:
+    """The claims-table row: ρ(ISR, −FAD∞) of ``mode`` (the paper's MMGen) with its outcome (``margin``: the ρ inside
+    which there is no association worth the name); ρ with KID, chroma and text–audio and the other modes'
+    ρ(ISR, −FAD∞) as exploratory evidence; the grid in words."""
     run = runs[mode]
     note = (f"{run.grid.describe()}; {run.made} generations made and {run.reused} reused by configurations "
             f"retrieving the same melody (notebook 09)")
-    head = isr_effect_of(run, "fad_inf", by, seed)
+    head = isr_effect_of(run, "fad_inf", by, margin)
     if head is None:
         return empty_row(ISR_CLAIM, f"not measurable: fewer than {MIN_POINTS} distinct (ISR, generation) points "
                                     f"or nothing to rank; {note}")
-    support = [e for e in (isr_effect_of(run, m, by, seed) for m in ISR_METRICS[1:]) if e is not None]
+    support = [e for e in (isr_effect_of(run, m, by) for m in ISR_METRICS[1:]) if e is not None]
     support += [e for other, r in runs.items() if other != mode
-                for e in [isr_effect_of(r, "fad_inf", by, seed)] if e is not None]
+                for e in [isr_effect_of(r, "fad_inf", by)] if e is not None]
     return _row(ISR_CLAIM, [head, *support], note)
