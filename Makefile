@@ -46,14 +46,14 @@ test-gpu:
 reproduce: install
 	$(VENV)/bin/mmgen notebooks --profile $(PROFILE)
 
-# The seeded run behind results/tiny's tables and claims: notebook 08 again with 3 UNet training seeds per system
-# (trains the 2 extra seeds of each mode), 2 sampling seeds of each, the oracle-melody systems and 3 aligners per
-# model; then notebook 09 with both melody modes and the small-data experiment at 2 training seeds per point (reusing
-# those UNets at the whole data). Run after `make reproduce`, whose artifacts it reuses. Its outputs go to their own
-# folder, results/<profile>/evidence/ (with their own provenance and summary), apart from make reproduce's.
-EVIDENCE_RESULTS ?= --set results.unet_seeds=[0,1,2] --set results.seeds=[0,1] --set results.aligner_seeds=[0,1,2] \
+# The seeded run behind results/tiny's claims: notebook 08 again with 4 UNet training seeds per system (trains the 3
+# extra seeds of each mode, two at a time), 2 sampling seeds of each, the oracle-melody systems and 4 aligners per
+# model; then notebook 09 with ρ(ISR, quality) on 4 UNet training runs and the small-data experiment at 4 training
+# seeds per point (reusing the whole-data UNets). Run after `make reproduce`, whose artifacts it reuses. Its outputs go
+# to their own folder, results/<profile>/evidence/ (with their own provenance and summary), apart from make reproduce's.
+EVIDENCE_RESULTS ?= --set results.unet_seeds=[0,1,2,3] --set results.seeds=[0,1] --set results.aligner_seeds=[0,1,2,3] \
 	--set results.oracle=true
-EVIDENCE_CLAIMS ?= --set claims.isr_modes=[mmgen,mmgen+roll] --set claims.small_data=true --set claims.fraction_seeds=[0,1]
+EVIDENCE_CLAIMS ?= --set claims.isr_seeds=[0,1,2,3] --set claims.small_data=true --set claims.fraction_seeds=[0,1,2,3]
 evidence: install
 	$(VENV)/bin/mmgen notebooks --profile $(PROFILE) --only 08,09 --fresh --set output.folder=evidence $(EVIDENCE_RESULTS) \
 		$(EVIDENCE_CLAIMS)

@@ -126,7 +126,7 @@ def main() -> None:
         plt.close("all")
     if "generation" in parts:
         pipe = stages.pipeline(args.mode)
-        grid = generation_grid(pipe, probe, GENERATION_SETTINGS, eval_cfg)
+        grid = generation_grid(stages, pipe, probe, GENERATION_SETTINGS, eval_cfg)
         save_table(grid, out, f"quality_generation{tag}", where)
         print(grid.to_string(), flush=True)
     print(f"done in {(time.time() - t0) / 60:.1f} min", flush=True)

@@ -88,7 +88,8 @@ def test_outcome_rule_rejects_what_it_cannot_judge():
 
 
 def test_sequential_looks_share_the_error_and_margins_scale_with_the_baseline():
-    assert sequential_confidence(0.95, 1) == pytest.approx(0.95) and sequential_confidence(0.95, 5) == pytest.approx(0.99)
+    assert sequential_confidence(0.95, 1) == pytest.approx(0.95)
+    assert sequential_confidence(0.95, 5) == pytest.approx(0.99)
     m = Margins()
     assert m.of("fad_inf", -30.0) == pytest.approx(3.0) and m.of("R@1", 0.4) == 0.05 and np.isnan(m.of("richness"))
 
@@ -128,7 +129,8 @@ def _measurements(seed_shifts: list[float], gap: float) -> Measurements:
 
 def test_measured_sets_give_paired_effects_over_training_runs():
     m = _measurements([0.0, 0.6, 1.2], gap=0.8)
-    assert m.run_values("new", "text_audio").shape == (3, 17) and m.describe("new") == "16 clips × 2 sampling seeds × 3 training seeds"
+    assert m.run_values("new", "text_audio").shape == (3, 17)
+    assert m.describe("new") == "16 clips × 2 sampling seeds × 3 training seeds"
     e = m.effect("new", "base", "text_audio")
     assert e.name == "text_audio(new) − text_audio(base)" and e.estimate == pytest.approx(0.1, abs=0.01)
     assert e.runs == 3 and e.verdict == "reproduced" and e.high - e.low < 0.05  # paired: the seed shift cancels
@@ -150,7 +152,8 @@ def test_a_set_measure_survives_the_cache(tmp_path):
     s = measured_set(rng, 0.5, refs, {"text_audio": 0.3})
     s.save(tmp_path / "x.npz")
     back = SetMeasure.load(tmp_path / "x.npz")
-    assert np.allclose(back.clips[2].frames, s.clips[2].frames) and back.clips[1].values.keys() == s.clips[1].values.keys()
+    assert np.allclose(back.clips[2].frames, s.clips[2].frames)
+    assert back.clips[1].values.keys() == s.clips[1].values.keys()
     assert np.allclose(back.loo["kid"], s.loo["kid"]) and back.scores == s.scores
 
 

@@ -129,7 +129,9 @@ def check_tables(tables: Path) -> None:
     is_ceiling = runs["system"].str.startswith(CEILING_PREFIX)
     assert is_ceiling.sum() == 1  # one set: the real clips resynthesised, no training or sampling seed
     smoke = load_profile("smoke").sections["results"]
-    per_system = len(smoke["seeds"]) * len(smoke["unet_seeds"])
+    trained = runs.loc[~is_ceiling, "train_seed"].nunique()  # the profile's seeds, and sequential ones while undecided
+    assert len(smoke["unet_seeds"]) <= trained <= max(smoke["max_unet_seeds"], len(smoke["unet_seeds"]))
+    per_system = len(smoke["seeds"]) * trained
     assert (runs[~is_ceiling].groupby("system").size() == per_system).all()  # every training × sampling seed
     _in(runs["fad"], 0, what="FAD")
     _in(runs["kl"], 0, what="KL")

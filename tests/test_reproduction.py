@@ -41,9 +41,9 @@ def _run(base_shift: float, mm_shift: float, n_clips: int = 30, runs: int = 3, s
     for t in range(runs):
         drift = 0.1 * t
         for k in range(2):
-            m.add(BASE, t, k, measured_set(rng, base_shift + drift, refs, {"text_audio": 0.1, "emb_dist": 1.0 + base_shift,
-                                                                           "chroma_cond": np.nan}))
-            m.add(MM, t, k, measured_set(rng, mm_shift + drift, refs, {"text_audio": 0.1, "emb_dist": 1.0 + mm_shift,
+            base = {"text_audio": 0.1, "emb_dist": 1.0 + base_shift, "chroma_cond": np.nan}
+            m.add(BASE, t, k, measured_set(rng, base_shift + drift, refs, base))
+            m.add(MM, t, k, measured_set(rng, mm_shift + drift, refs, {**base, "emb_dist": 1.0 + mm_shift,
                                                                        "chroma_cond": 0.3}))
     return Table1Run(m, list(range(runs)), 0.95)
 

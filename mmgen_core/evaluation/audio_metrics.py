@@ -255,7 +255,8 @@ def fad_inf_paired(generated: Sequence[np.ndarray], reference: Sequence[np.ndarr
     intercept. ``keep``: a clip mask (leave-one-out); dropped clips leave the orders without reshuffling them, so
     the statistic moves only by what the clip carried. Two sets of real clips of one distribution give ≈ 0."""
     if len(generated) != len(reference):
-        raise ValueError(f"paired FAD∞ needs as many generated as reference clips ({len(generated)} vs {len(reference)})")
+        raise ValueError(f"paired FAD∞ needs as many generated as reference clips "
+                         f"({len(generated)} vs {len(reference)})")
     keep = np.ones(len(generated), bool) if keep is None else np.asarray(keep, bool)
     seqs = [o[keep[o]] for o in np.asarray(orders)]
     n_all = len(seqs[0])

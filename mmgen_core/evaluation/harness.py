@@ -35,7 +35,7 @@ from mmgen_core.evaluation.audio_metrics import (
 from mmgen_core.evaluation.evaluate import EvaluationConfig, class_distribution, clip_features
 from mmgen_core.evaluation.intervals import Effect, leave_one_out, run_level_interval
 from mmgen_core.evaluation.melody_metrics import chroma_similarity
-from mmgen_core.evaluation.signal_metrics import harmonic_richness
+from mmgen_core.evaluation.signal_metrics import end_click, harmonic_richness, loudness_db
 from mmgen_core.melody.extract import default_extractor
 from mmgen_core.melody.notes import Note, note_scores
 
@@ -61,8 +61,11 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("chroma_cond", False, True, "chroma cosine to the melody the system was conditioned on"),
     Metric("note_f1_cond", False, True, "Basic Pitch note F1 of the output against the conditioning melody"),
     Metric("richness", False, True, "STFT bins per frame within 30 dB of the clip's peak"),
+    Metric("loudness_db", False, True, "RMS level of the clip's non-silent 100 ms frames, dBFS"),
+    Metric("end_click_db", True, True, "energy above 4 kHz in the last 50 ms over the clip's median window, dB"),
 )}
-SET_DIAGNOSTICS = ("fad", "fad_inf_full", "is")  # per generated set, no interval: FAD at N, one-sided FAD∞ in full d, IS
+MEASURES_VERSION = 1  # part of every cached set's key: raise it when what a set's measurement holds changes
+SET_DIAGNOSTICS = ("fad", "fad_inf_full", "is")  # per set, no interval: FAD at N, one-sided FAD∞ in full d, IS
 
 
 def lower_is_better(metric: str) -> bool:
@@ -90,7 +93,8 @@ class Projection:
     def fit(cls, rows: np.ndarray, dims: int) -> "Projection":
         rows = np.asarray(rows, dtype=np.float64)
         if not 1 <= dims <= min(rows.shape):
-            raise ValueError(f"a {dims}-d projection needs at least {dims} rows of at least {dims} dims, got {rows.shape}")
+            raise ValueError(f"a {dims}-d projection needs at least {dims} rows of at least {dims} dims, "
+                             f"got {rows.shape}")
         mean = rows.mean(0)
         _, _, vt = np.linalg.svd(rows - mean, full_matrices=False)
         return cls(mean, vt[:dims])
@@ -116,19 +120,34 @@ def training_projection(manifest, eval_cfg: EvaluationConfig, folder: Path, prog
     return proj
 
 
+def reference_free(wavs: Sequence[np.ndarray], captions: Sequence[str], melodies: Sequence[Sequence[Note]] | None,
+                   embedder) -> dict[str, np.ndarray]:
+    """The per-clip measures that need no reference clip: text–audio score (the aligner's cosine of clip i and
+    caption i), chroma to melody i (NaN where there is none), harmonic richness, loudness and end click."""
+    with torch.no_grad():
+        audio = embedder.embed_audio(list(wavs)).float().cpu().numpy()
+        text = embedder.embed_text(list(captions)).float().cpu().numpy()
+    chroma = [chroma_similarity(w, m) if melodies is not None and m else float("nan")
+              for w, m in zip(wavs, melodies if melodies is not None else [None] * len(wavs))]
+    return {"text_audio": (audio * text).sum(-1), "chroma": np.array(chroma),
+            "richness": np.array([harmonic_richness(w) for w in wavs]),
+            "loudness_db": np.array([loudness_db(w) for w in wavs]),
+            "end_click_db": np.array([end_click(w) for w in wavs])}
+
+
 @dataclass
 class EvalSet:
-    """The clips an evaluation is computed on: captions, real clips (the references, at one length), target
-    melodies."""
+    """The clips an evaluation is computed on: captions, real clips (the references, at one length), their
+    melodies (the targets)."""
     ids: list[str]
     captions: list[str]
     refs: list[np.ndarray]
-    targets: list[list[Note]]
+    melodies: list[list[Note]]
 
     @classmethod
     def from_items(cls, manifest, items: Sequence) -> "EvalSet":
-        if len(items) < 4:
-            raise ValueError(f"an evaluation set needs at least 4 clips (FAD∞ and the clip jackknife), got {len(items)}")
+        if not items:
+            raise ValueError("an evaluation set needs clips, got none")
         refs = [load_audio(manifest.audio_path(it)) for it in items]
         n = min(len(r) for r in refs)
         return cls([it.id for it in items], [it.caption for it in items], [fit_length(r, n) for r in refs],
@@ -153,6 +172,18 @@ class SetMeasure:
     clips: list[ClipMeasure]
     loo: dict[str, np.ndarray]
     scores: dict[str, float]
+
+    def row(self) -> dict[str, float]:
+        """One row of numbers for the set: each per-clip measure's mean over clips, each set distance on all clips
+        (KID with its delete-one-clip jackknife standard error, ``kid_se``) and the per-set diagnostics."""
+        names = dict.fromkeys(m for c in self.clips for m in c.values)
+        means = {}
+        for m in names:
+            v = np.array([c.values.get(m, np.nan) for c in self.clips])
+            means[m] = float(np.nanmean(v)) if np.isfinite(v).any() else float("nan")
+        loo = self.loo["kid"][1:]
+        se = float(np.sqrt((len(loo) - 1) / len(loo) * ((loo - loo.mean()) ** 2).sum()))
+        return {**{m: float(v[0]) for m, v in self.loo.items()}, "kid_se": se, **self.scores, **means}
 
     def save(self, path: Path) -> None:
         frames = [c.frames for c in self.clips]
@@ -204,7 +235,8 @@ class Measurements:
         each clip (a per-clip mean, or a set distance averaged over the run's sampling seeds)."""
         seeds = self.train_seeds(system) if seeds is None else seeds
         if METRICS[metric].per_clip:
-            return np.concatenate([leave_one_out(np.array([[[c.values.get(metric, np.nan) for c in self.sets[system, t, k].clips]
+            return np.concatenate([leave_one_out(np.array([[[c.values.get(metric, np.nan)
+                                                             for c in self.sets[system, t, k].clips]
                                                             for k in self._sampling(system, t)]]))
                                    for t in seeds])
         return np.stack([np.mean([self.sets[system, t, k].loo[metric] for k in self._sampling(system, t)], axis=0)
@@ -273,6 +305,9 @@ class Harness(Measurements):
 
     def __init__(self, evalset: EvalSet, eval_cfg: EvaluationConfig, embedder, projection: Projection | None = None,
                  cache: Path | None = None, note_f1: bool = False, progress: bool = True):
+        if len(evalset) < 4:
+            raise ValueError(f"the harness needs at least 4 evaluation clips (FAD∞ and the clip jackknife), "
+                             f"got {len(evalset)}")
         super().__init__(evalset.ids, eval_cfg)
         self.evalset, self.embedder, self.projection = evalset, embedder, projection
         self.cache, self.note_f1, self.progress = cache, note_f1, progress
@@ -280,8 +315,6 @@ class Harness(Measurements):
         self.ref_dist = class_distribution(self.ref_feats[1], eval_cfg.class_distribution)
         self.ref_proj = [self._project(f) for f in self.ref_feats[0].frames]
         self.orders = clip_orders(len(evalset), eval_cfg.fad_orders, eval_cfg.seed)
-        with torch.no_grad():
-            self.text = embedder.embed_text(list(evalset.captions)).float().cpu().numpy()
         self.measured = self.loaded = 0
 
     def _project(self, rows: np.ndarray) -> np.ndarray:
@@ -296,19 +329,17 @@ class Harness(Measurements):
         wavs = [fit_length(np.asarray(w, dtype=np.float32), n) for w in wavs]
         feats = clip_features(wavs, self.cfg)
         dist = class_distribution(feats[1], self.cfg.class_distribution)
-        with torch.no_grad():
-            audio = self.embedder.embed_audio(list(wavs)).float().cpu().numpy()
+        free = reference_free(wavs, [self.evalset.captions[c] for c in clips], cond, self.embedder)
         heard = default_extractor().notes(list(wavs)) if self.note_f1 and cond is not None else None
         out = []
-        for i, (w, c) in enumerate(zip(wavs, clips)):
+        for i, c in enumerate(clips):
             ref = self.ref_feats[0].frames[c]
             values = {"kl": kl_divergence(dist[i:i + 1], self.ref_dist[c:c + 1]),
-                      "text_audio": float(audio[i] @ self.text[c]),
                       "emb_dist": float(np.linalg.norm(feats[0].frames[i].mean(0) - ref.mean(0))),
-                      "chroma_target": chroma_similarity(w, self.evalset.targets[c]),
-                      "chroma_cond": chroma_similarity(w, cond[i]) if cond is not None and cond[i] else float("nan"),
+                      "chroma_target": chroma_similarity(wavs[i], self.evalset.melodies[c]),
+                      "chroma_cond": float(free["chroma"][i]),
                       "note_f1_cond": note_scores(cond[i], heard[i])[2] if heard is not None else float("nan"),
-                      "richness": harmonic_richness(w)}
+                      **{m: float(free[m][i]) for m in ("text_audio", "richness", "loudness_db", "end_click_db")}}
             out.append(ClipMeasure(feats[0].frames[i], dist[i], values))
         return out
 
@@ -338,7 +369,7 @@ class Harness(Measurements):
     def _path(self, key: str) -> Path | None:
         if self.cache is None:
             return None
-        what = json.dumps([key, self.evalset.ids, self.cfg.backbone, self.cfg.musicnn_layer,
+        what = json.dumps([MEASURES_VERSION, key, self.evalset.ids, self.cfg.backbone, self.cfg.musicnn_layer,
                            self.cfg.class_distribution, self.cfg.fad_sizes, self.cfg.fad_orders, self.cfg.seed,
                            None if self.projection is None else float(self.projection.components.sum()),
                            self.note_f1], default=str)

@@ -99,7 +99,8 @@ def run_level_interval(per_run: np.ndarray, confidence: float = 0.95) -> tuple[f
     The estimate is the mean over runs; its variance is the between-run part ``s²/T`` (s: the spread of the
     per-run values) plus the clip part (delete-one-clip jackknife of the mean over runs,
     ``(C−1)/C · Σ (θ₋c − θ̄₋)²``). Student t with Satterthwaite's degrees of freedom
-    ``V² / ((s²/T)²/(T−1) + V_clip²/(C−1))``; with one run, the clip part alone and C − 1 degrees of freedom. Returns ``(estimate, low, high, df)``."""
+    ``V² / ((s²/T)²/(T−1) + V_clip²/(C−1))``; with one run, the clip part alone and C − 1 degrees of freedom.
+    Returns ``(estimate, low, high, df)``."""
     x = np.asarray(per_run, dtype=float)
     if x.ndim != 2 or x.shape[1] < 3:
         raise ValueError(f"per_run must be (runs, 1 + clips) with at least 2 clips, got shape {x.shape}")

@@ -14,6 +14,7 @@ from mmgen_core.audio.io import (
     load_audio,
 )
 from mmgen_core.data.manifest import item_notes, require_selection_split
+from mmgen_core.evaluation.harness import reference_free
 from mmgen_core.evaluation.intervals import paired_interval
 from mmgen_core.evaluation.melody_metrics import chroma_similarity
 from mmgen_core.melody.notes import Note
@@ -72,16 +73,13 @@ def guidance_sweep(pipe: MMGenPipeline, items: Sequence[Any], notes: Sequence[Se
     the weight, so test-split items are refused."""
     require_selection_split(items, "guidance_sweep")
     captions = [it.caption for it in items]
-    with torch.no_grad():
-        text = pipe.embedder.embed_text(captions).float()
     rows = []
     for w in weights:
         out = pipe(captions, melody=list(notes), seed=seed, guidance=w,
                    **{"candidates": 1, "progress": False, **generation})
-        with torch.no_grad():
-            audio = pipe.embedder.embed_audio(list(out.waveforms)).float()
-        rows.append({"guidance w": float(w), "chroma": mean_chroma(out.waveforms, notes),
-                     "audio-text similarity": float((audio * text).sum(-1).mean())})
+        m = reference_free(list(out.waveforms), captions, notes, pipe.embedder)
+        rows.append({"guidance w": float(w), "chroma": float(m["chroma"].mean()),
+                     "audio-text similarity": float(m["text_audio"].mean())})
     return pd.DataFrame(rows)
 
 
@@ -99,16 +97,13 @@ def sampler_sweep(pipe: MMGenPipeline, items: Sequence[Any], notes: Sequence[Seq
     the sampler, so test-split items are refused."""
     require_selection_split(items, "sampler_sweep")
     captions = [it.caption for it in items]
-    with torch.no_grad():
-        text = pipe.embedder.embed_text(captions).float().cpu()
     rows, base = [], None
     for sampler, steps, eta, *clip in settings:
         knobs = {"sampler": sampler, "steps": steps, "eta": eta,
                  "clip_x0": clip[0] if clip else pipe.generation.clip_x0}
         out = pipe(captions, melody=list(notes), seed=seed, candidates=1, progress=False, **knobs)
-        chroma = [chroma_similarity(w, n) for w, n in zip(out.waveforms, notes)]
-        with torch.no_grad():
-            sim = (pipe.embedder.embed_audio(list(out.waveforms)).float().cpu() * text).sum(-1).tolist()
+        m = reference_free(list(out.waveforms), captions, notes, pipe.embedder)
+        chroma, sim = m["chroma"], m["text_audio"]
         base = (chroma, sim) if base is None else base
         d, lo, hi = paired_interval(chroma, base[0], confidence)
         ds, slo, _ = paired_interval(sim, base[1], confidence)

@@ -1,10 +1,11 @@
 """Where generation quality goes, measured on validation clips (`make quality`, notebook 06).
 
-Every row scores one set of clips made for the same validation captions against the real clips:
-FAD, FAD∞ and KID (± its clip-jackknife standard error) on the evaluation backbone, the reference-free
-sound measures (harmonic richness, loudness, a click at the end), audio–text similarity and chroma
-similarity with the clip's own melody (and with the melody that conditioned it). Reference rows: other
-real clips of the same size (the floor of FAD at this N) and the decoder ceiling. Generated rows come from
+Every row scores one set of clips made for the same validation captions against the real clips through the
+evaluation harness (docs/method.md §2.8): FAD∞ (both sides extrapolated, equal sets) and KID (± its
+clip-jackknife standard error) on the evaluation backbone, FAD at this N, the reference-free sound measures
+(harmonic richness, loudness, a click at the end), audio–text similarity and chroma similarity with the clip's own
+melody (and with the melody that conditioned it). Reference rows: other real clips of the same size (FAD∞ ≈ 0
+when the FAD form is honest at this N) and the decoder ceiling. Generated rows come from
 UNets along their training run (quality against CPU minutes) and from generation settings."""
 from __future__ import annotations
 
@@ -16,12 +17,10 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from mmgen_core.audio.io import fit_length, load_audio
 from mmgen_core.checkpoints import CheckpointError
-from mmgen_core.data.manifest import SELECTION_SPLIT, item_notes, require_selection_split
-from mmgen_core.evaluation.evaluate import EvaluationConfig, evaluate_set
-from mmgen_core.evaluation.melody_metrics import chroma_similarity
-from mmgen_core.evaluation.signal_metrics import sound_measures
+from mmgen_core.data.manifest import SELECTION_SPLIT, require_selection_split
+from mmgen_core.evaluation.evaluate import EvaluationConfig
+from mmgen_core.evaluation.harness import EvalSet, Harness, training_projection
 from mmgen_core.melody.notes import Note
 from mmgen_core.pipeline.pipeline import Generation, MMGenPipeline
 from mmgen_core.reporting.plots import LOWER_IS_BETTER, metric_label
@@ -65,67 +64,53 @@ class QualityConfig:
         return sorted({max(1, round(f * steps)) for f in self.curve_at})
 
 
-@dataclass
-class Probe:
-    """Validation clips a quality row is measured on: captions, real waveforms and melodies."""
-    ids: list[str]
-    captions: list[str]
-    refs: list[np.ndarray]
-    melodies: list[list[Note]]
-
-
-def load_probe(manifest, split: str = SELECTION_SPLIT, n_clips: int = 0, offset: int = 0) -> Probe:
-    """The first ``n_clips`` (0 = all) clips of ``split`` after ``offset``, loaded at the training clip length.
-    Probes steer choices (checkpoints, settings), so the test split is refused."""
+def load_probe(manifest, split: str = SELECTION_SPLIT, n_clips: int = 0, offset: int = 0) -> EvalSet:
+    """The first ``n_clips`` (0 = all) clips of ``split`` after ``offset``, loaded at one clip length: the evaluation
+    set quality rows are measured on. Probes steer choices (checkpoints, settings), so the test split is refused."""
     items = manifest.items(split)
     require_selection_split(items, f"load_probe(split={split!r})")
     items = items[offset:]
     items = items[:n_clips] if n_clips else items
     if len(items) < 2:
         raise ValueError(f"{split}: {len(items)} clips after offset {offset}; quality rows need at least 2")
-    refs = [load_audio(manifest.audio_path(it)) for it in items]
-    n = min(len(r) for r in refs)
-    return Probe([it.id for it in items], [it.caption for it in items], [fit_length(r, n) for r in refs],
-                 [item_notes(manifest, it) for it in items])
+    return EvalSet.from_items(manifest, items)
 
 
-def score_clips(wavs: Sequence[np.ndarray], probe: Probe, embedder, eval_cfg: EvaluationConfig,
+def probe_harness(stages, probe: EvalSet, eval_cfg: EvaluationConfig) -> Harness:
+    """The evaluation harness on a probe: the profile's aligner and FAD∞ projection, nothing cached (quality rows
+    are one set each)."""
+    folder = stages.profile.artifacts / "evaluations"
+    return Harness(probe, eval_cfg, stages.alignment().model,
+                   training_projection(stages.dataset, eval_cfg, folder, stages.progress), progress=False)
+
+
+def score_clips(wavs: Sequence[np.ndarray], harness: Harness,
                 cond_melodies: Sequence[Sequence[Note]] | None = None) -> dict[str, float]:
-    """Every quality measure of clips made for ``probe``'s captions (clip i for caption i)."""
-    if len(wavs) != len(probe.refs):
-        raise ValueError(f"{len(wavs)} clips for {len(probe.refs)} probe captions")
-    wavs = [fit_length(np.asarray(w, dtype=np.float32), len(probe.refs[0])) for w in wavs]
-    out = evaluate_set(wavs, probe.refs, config=replace(eval_cfg, fad_inf=True, bootstrap=0))
-    with torch.no_grad():
-        a = embedder.embed_audio(list(wavs)).float()
-        t = embedder.embed_text(list(probe.captions)).float()
-    row = {k: out[k] for k in ("fad", "fad_inf", "kid", "kid_se")}
-    row.update(sound_measures(wavs))
-    row["text_audio"] = float((a * t).sum(-1).mean())
-    row["chroma_target"] = float(np.mean([chroma_similarity(w, m) for w, m in zip(wavs, probe.melodies)]))
-    usable = [(w, m) for w, m in zip(wavs, cond_melodies or []) if m]
-    row["chroma_cond"] = float(np.mean([chroma_similarity(w, m) for w, m in usable])) if usable else float("nan")
-    return row
+    """Every quality measure of clips made for the harness's captions (clip i for caption i), as one row: the
+    harness's per-clip means and set distances (docs/method.md §2.8)."""
+    if len(wavs) != len(harness.evalset):
+        raise ValueError(f"{len(wavs)} clips for {len(harness.evalset)} probe captions")
+    return harness.measure(wavs, cond_melodies).row()
 
 
-def reference_rows(stages, probe: Probe, eval_cfg: EvaluationConfig, other: Probe) -> pd.DataFrame:
-    """The floors: the probe's own clips (reference-free measures; FAD 0 by construction), ``other`` real
-    clips (as many, another split: FAD at this N between two real sets; chroma and text–audio at chance)
-    and the probe's clips through the decoder (the ceiling of anything generated)."""
-    embedder = stages.alignment().model
+def reference_rows(stages, probe: EvalSet, eval_cfg: EvaluationConfig, other: EvalSet) -> pd.DataFrame:
+    """The floors: the probe's own clips (reference-free measures; FAD∞ ≈ 0 by construction), ``other`` real
+    clips (as many, another split: FAD∞ between two real sets, ≈ 0 when the FAD form is honest at this N; chroma
+    and text–audio at chance) and the probe's clips through the decoder (the ceiling of anything generated)."""
+    harness = probe_harness(stages, probe, eval_cfg)
     ceiling = stages.decoder.resynthesize(torch.from_numpy(np.stack(probe.refs))).numpy()
-    rows = [{"system": "real clips (these)", **score_clips(probe.refs, probe, embedder, eval_cfg, probe.melodies)},
-            {"system": "real clips (other split)", **score_clips(other.refs, probe, embedder, eval_cfg)},
-            {"system": "decoder ceiling", **score_clips(list(ceiling), probe, embedder, eval_cfg, probe.melodies)}]
+    rows = [{"system": "real clips (these)", **score_clips(probe.refs, harness, probe.melodies)},
+            {"system": "real clips (other split)", **score_clips(other.refs[:len(probe)], harness)},
+            {"system": "decoder ceiling", **score_clips(list(ceiling), harness, probe.melodies)}]
     return pd.DataFrame(rows)
 
 
-def generate_for(pipe: MMGenPipeline, probe: Probe, seed: int = 0, **generation: Any) -> Generation:
+def generate_for(pipe: MMGenPipeline, probe: EvalSet, seed: int = 0, **generation: Any) -> Generation:
     """One clip per probe caption (melodies retrieved for the caption, as at inference), one candidate."""
     return pipe(probe.captions, seed=seed, **{"candidates": 1, "progress": False, **generation})
 
 
-def training_curve(stages, mode: str, recipe: dict[str, Any], checkpoints: Sequence[int], probe: Probe,
+def training_curve(stages, mode: str, recipe: dict[str, Any], checkpoints: Sequence[int], probe: EvalSet,
                    eval_cfg: EvaluationConfig, *, name: str = "", seed: int = 0, train_seed: int | None = None,
                    progress: bool = True, **generation: Any) -> pd.DataFrame:
     """Quality of one mode's UNet along one training run of ``recipe`` (``diffusion`` overrides), scored at
@@ -136,6 +121,7 @@ def training_curve(stages, mode: str, recipe: dict[str, Any], checkpoints: Seque
     steps = max(checkpoints)
     run = stages.with_diffusion(**{**recipe, "steps": steps})
     run = run if train_seed is None else run.with_unet_seed(train_seed)
+    harness = probe_harness(stages, probe, eval_cfg)
     rows = []
     for at in tqdm(sorted(checkpoints), desc=f"{name or mode} curve", disable=not progress):
         try:
@@ -150,7 +136,7 @@ def training_curve(stages, mode: str, recipe: dict[str, Any], checkpoints: Seque
         losses = [h["loss"] for h in report["history"] if h["step"] >= 0.9 * at]
         rows.append({"recipe": name or str(recipe), "mode": mode, "train_seed": run.unet_seed, "steps": at,
                      "cpu_minutes": report["train_seconds"] / 60, "loss": float(np.mean(losses)),
-                     **score_clips(list(gen.waveforms), probe, pipe.embedder, eval_cfg, gen.melodies)})
+                     **score_clips(list(gen.waveforms), harness, gen.melodies)})
     return pd.DataFrame(rows)
 
 
@@ -179,14 +165,15 @@ def minutes_to_reach(table: pd.DataFrame, reference: str = "default", measures: 
     return pd.DataFrame(rows)
 
 
-def generation_grid(pipe: MMGenPipeline, probe: Probe, settings: Sequence[dict[str, Any]],
+def generation_grid(stages, pipe: MMGenPipeline, probe: EvalSet, settings: Sequence[dict[str, Any]],
                     eval_cfg: EvaluationConfig, *, seed: int = 0, progress: bool = True) -> pd.DataFrame:
     """Quality of one UNet under each generation setting (e.g. ``{"guidance": 2}``, ``{"sampler": "dpm",
     "steps": 20}``); the setting's keys become columns."""
+    harness = probe_harness(stages, probe, eval_cfg)
     rows = []
     for knobs in tqdm(settings, desc="generation grid", disable=not progress):
         gen = generate_for(pipe, probe, seed, **knobs)
-        rows.append({**knobs, **score_clips(list(gen.waveforms), probe, pipe.embedder, eval_cfg, gen.melodies)})
+        rows.append({**knobs, **score_clips(list(gen.waveforms), harness, gen.melodies)})
     return pd.DataFrame(rows)
 
 

@@ -80,7 +80,8 @@ class ClaimsConfig:
 def claims(generation: Sequence[Effect], alignment: Sequence[Effect], n_train: int,
            experiments: Sequence[Mapping[str, Any]] = ()) -> pd.DataFrame:
     """One row per claim of the paper. ``generation`` and ``alignment``: the claim's effect first (its outcome),
-    exploratory effects after (no outcome). The ISR and small-data claims need notebook 09's experiments: ``experiments`` holds its
+    exploratory effects after (no outcome). The ISR and small-data claims need notebook 09's experiments:
+    ``experiments`` holds its
     rows (:func:`load_experiment_claims`), each replacing the "not measured" row of its claim."""
     rows = [_row("Melody guidance improves generation: lower FAD than the text-only baseline (MMGen vs AudioLDM-style)",
                  generation),

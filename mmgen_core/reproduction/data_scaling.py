@@ -87,7 +87,8 @@ def data_scaling(stages: Stages, cfg: ClaimsConfig, results: ResultsConfig, eval
     h.collect([(s, t, k) for s in systems for t in cfg.fraction_seeds for k in cfg.seeds], key, generate,
               "small data: train and generate")
     rows = [{"system": name, "mode": m, "fraction": f, "train_clips": n_train.get(f, len(manifest.items("train"))),
-             "unet_steps": cfg.fraction_steps, "train_seeds": len(cfg.fraction_seeds)} for name, (m, f) in systems.items()]
+             "unet_steps": cfg.fraction_steps, "train_seeds": len(cfg.fraction_seeds)}
+            for name, (m, f) in systems.items()]
     return ScalingRun(pd.DataFrame(rows), pd.DataFrame(sizes), h, system_name(BASELINE_MODE, 1.0),
                       list(cfg.fraction_modes), cfg.fraction_steps, cfg.margin_rule())
 

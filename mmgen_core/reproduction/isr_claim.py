@@ -321,8 +321,9 @@ def isr_effects(runs: dict[str, IsrRun], by: str = "isr", margin: float = float(
     for mode, run in runs.items():
         for m in ISR_METRICS:
             e = isr_effect_of(run, m, by, margin if m == "fad_inf" else float("nan"))
-            rows.append({"mode": mode, "metric": m, "effect": e.name if e else "", "estimate": e.estimate if e else np.nan,
-                         "low": e.low if e else np.nan, "high": e.high if e else np.nan,
+            rows.append({"mode": mode, "metric": m, "effect": e.name if e else "",
+                         "estimate": e.estimate if e else np.nan, "low": e.low if e else np.nan,
+                         "high": e.high if e else np.nan,
                          "margin": margin if m == "fad_inf" else np.nan, "n": run.n_text(),
                          "verdict": "exploratory" if m != "fad_inf" else e.verdict if e else "inconclusive"})
     return pd.DataFrame(rows)

@@ -154,13 +154,13 @@ def table1_runs(stages: Stages, cfg: ResultsConfig, eval_cfg: EvaluationConfig, 
 
     def generate(system: str, t: int, k: int):
         if system == CEILING:
-            return list(stages.decoder.resynthesize(torch.from_numpy(np.stack(ev.refs))).numpy()), ev.targets
+            return list(stages.decoder.resynthesize(torch.from_numpy(np.stack(ev.refs))).numpy()), ev.melodies
         if t not in pipes:
             pipes.clear()  # one training seed's UNets in memory at a time
             pipes[t] = stages.with_unet_seed(t).pipelines(modes)
         mode, source = SYSTEMS[system]
         oracle = source == "oracle"
-        gen = pipes[t][mode](ev.captions, melody=ev.targets if oracle else None,
+        gen = pipes[t][mode](ev.captions, melody=ev.melodies if oracle else None,
                              melody_tokens=oracle_tokens if oracle else None, seed=k, sampler=cfg.sampler,
                              steps=cfg.steps, clip_x0=cfg.clip_x0, candidates=cfg.candidates, progress=False)
         return list(gen.waveforms), None if source is None else gen.melodies
