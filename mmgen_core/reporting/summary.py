@@ -100,7 +100,8 @@ def _table1(results_dir: Path) -> list[str]:
     rows = [[r["system"], r["n"], *(r[c] if isinstance(r[c], str) else "—" for c in cols)] for _, r in df.iterrows()]
     return ["## Table 1: generation on the test clips", "",
             *_table(["system", "n", *(TABLE1_COLUMNS[c] for c in cols)], rows), "",
-            f"`x [a, b]` = estimate and 95% bootstrap interval. Every column and its definition: "
+            "`x [a, b]` = estimate and 95% interval (between training runs + clip jackknife, docs/method.md §2.8). "
+            f"Every column and its definition: "
             f"{_link(results_dir, 'tables/table1.md')}; every interval as numbers: "
             f"{_link(results_dir, 'tables/table1_intervals.md')}; the paper's own numbers: "
             f"{_link(results_dir, 'tables/table1_paper.md')}."]
