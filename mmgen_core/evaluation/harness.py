@@ -33,7 +33,7 @@ from mmgen_core.evaluation.audio_metrics import (
     kl_divergence,
 )
 from mmgen_core.evaluation.evaluate import EvaluationConfig, class_distribution, clip_features
-from mmgen_core.evaluation.intervals import Effect, leave_one_out, run_level_interval
+from mmgen_core.evaluation.intervals import Effect, jackknife_variance, leave_one_out, run_level_interval
 from mmgen_core.evaluation.melody_metrics import chroma_similarity
 from mmgen_core.evaluation.signal_metrics import end_click, harmonic_richness, loudness_db
 from mmgen_core.melody.extract import default_extractor
@@ -181,8 +181,7 @@ class SetMeasure:
         for m in names:
             v = np.array([c.values.get(m, np.nan) for c in self.clips])
             means[m] = float(np.nanmean(v)) if np.isfinite(v).any() else float("nan")
-        loo = self.loo["kid"][1:]
-        se = float(np.sqrt((len(loo) - 1) / len(loo) * ((loo - loo.mean()) ** 2).sum()))
+        se = float(np.sqrt(jackknife_variance(self.loo["kid"][1:])))
         return {**{m: float(v[0]) for m, v in self.loo.items()}, "kid_se": se, **self.scores, **means}
 
     def save(self, path: Path) -> None:
@@ -275,14 +274,8 @@ class Measurements:
                              for (s, t, k), m in self.sets.items() for i, c in enumerate(m.clips)])
 
     def runs_table(self) -> pd.DataFrame:
-        """One row per generated set: its set distances and diagnostics and the means of its per-clip values."""
-        rows = []
-        for (s, t, k), m in self.sets.items():
-            means = {n: float(np.nanmean(v)) if np.isfinite(v).any() else float("nan")
-                     for n in m.clips[0].values for v in [np.array([c.values[n] for c in m.clips])]}
-            rows.append({"system": s, "train_seed": t, "seed": k, **{n: float(v[0]) for n, v in m.loo.items()},
-                         **m.scores, **means})
-        return pd.DataFrame(rows)
+        """One row per generated set: its :meth:`SetMeasure.row` (set distances, diagnostics, per-clip means)."""
+        return pd.DataFrame([{"system": s, "train_seed": t, "seed": k, **m.row()} for (s, t, k), m in self.sets.items()])
 
     def intervals(self, metrics: Sequence[str], systems: Sequence[str] | None = None) -> pd.DataFrame:
         """Long table: one row per (system, metric) with the estimate, its interval, runs and n."""

@@ -91,6 +91,14 @@ def leave_one_out(values: np.ndarray) -> np.ndarray:
         return np.concatenate([total_s / total_n, (total_s - s) / (total_n - n)], axis=-1)
 
 
+def jackknife_variance(leave_one_out_values: np.ndarray) -> float:
+    """The delete-one-clip jackknife variance ``(C−1)/C · Σ (θ₋c − θ̄₋)²`` of a statistic's values without each clip
+    (NaN values, a clip the statistic lacks, are left out)."""
+    loo = np.asarray(leave_one_out_values, dtype=float)
+    loo = loo[np.isfinite(loo)]
+    return (len(loo) - 1) / len(loo) * float(((loo - loo.mean()) ** 2).sum()) if len(loo) > 1 else 0.0
+
+
 def run_level_interval(per_run: np.ndarray, confidence: float = 0.95) -> tuple[float, float, float, float]:
     """Estimate, interval and degrees of freedom of a quantity measured per training run.
 
@@ -107,12 +115,11 @@ def run_level_interval(per_run: np.ndarray, confidence: float = 0.95) -> tuple[f
     t_runs, c = x.shape[0], x.shape[1] - 1
     est = float(x[:, 0].mean())
     loo = x[:, 1:].mean(0)
-    loo = loo[np.isfinite(loo)]
-    v_clip = (len(loo) - 1) / len(loo) * float(((loo - loo.mean()) ** 2).sum()) if len(loo) > 1 else 0.0
+    v_clip = jackknife_variance(loo)
     if t_runs >= 2:
         between = float(x[:, 0].var(ddof=1)) / t_runs
         v = between + v_clip
-        df = v ** 2 / (between ** 2 / (t_runs - 1) + v_clip ** 2 / max(len(loo) - 1, 1)) if v > 0 else float(c - 1)
+        df = v ** 2 / (between ** 2 / (t_runs - 1) + v_clip ** 2 / max(int(np.isfinite(loo).sum()) - 1, 1)) if v > 0 else float(c - 1)
     else:
         v, df = v_clip, float(c - 1)
     half = float(stats.t.ppf(0.5 + confidence / 2, max(df, 1.0)) * np.sqrt(v))
