@@ -14,6 +14,7 @@ class DataConfig:
     ``workers``: processes drafting music21 clips, which changes only the build's speed, not its bytes."""
 
     UNKEYED: ClassVar[tuple[str, ...]] = ("workers",)  # the dataset's key: same folder for any number of workers
+    KEYED_UNLESS: ClassVar[dict] = {"captions": "detailed", "caption_key_fraction": 0.1}  # datasets built before
 
     source: str = "music21"
     n_clips: int = 600  # 0 = all
@@ -25,3 +26,19 @@ class DataConfig:
     captions_csv: str | None = None
     melody_dir: str | None = None
     workers: int = 0  # 0 = one per core; 1 = all in this process
+    # music21 captions: ``detailed`` names the exact key (and often the bpm) of every clip; ``sound`` describes how
+    # it sounds (style, instruments, mood, tempo words) as MusicCaps does, naming key and bpm in
+    # ``caption_key_fraction`` of the captions only (docs/method.md §2.9)
+    captions: str = "detailed"
+    caption_key_fraction: float = 0.1
+
+    CAPTION_STYLES: ClassVar[tuple[str, ...]] = ("detailed", "sound")
+
+    def __post_init__(self) -> None:
+        if self.captions not in self.CAPTION_STYLES:
+            raise ValueError(f"data.captions must be one of {self.CAPTION_STYLES}, not {self.captions!r}")
+        if not 0.0 <= self.caption_key_fraction <= 1.0:
+            raise ValueError(f"data.caption_key_fraction must lie in [0, 1], not {self.caption_key_fraction}")
+        if self.captions != "detailed" and self.source != "music21":
+            raise ValueError(f"data.captions={self.captions!r} writes the music21 source's captions; a {self.source} "
+                             "dataset brings its own (leave data.captions at 'detailed')")

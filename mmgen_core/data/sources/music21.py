@@ -180,6 +180,32 @@ def write_caption(meta: dict[str, Any], rng: np.random.Generator) -> str:
     return templates[int(rng.integers(len(templates)))]
 
 
+MOODS = {"major": ("bright", "cheerful", "warm", "uplifting", "joyful", "carefree"),
+         "minor": ("melancholic", "sad", "somber", "wistful", "dark", "brooding")}
+FEELS = ("relaxing", "elegant", "simple", "expressive", "gentle", "dance-like", "earnest", "nostalgic")
+
+
+def write_sound_caption(meta: dict[str, Any], rng: np.random.Generator, key_fraction: float) -> str:
+    """A caption of how the clip sounds, as MusicCaps writes them: style, instruments, mood and tempo words; the key
+    and bpm only in ``key_fraction`` of the captions (a mood word follows the mode, as a listener would hear it)."""
+    tempo = next(w for lo, hi, w in STYLE_WORDS if lo <= meta["bpm"] < hi)
+    inst, style = meta["instrument"], meta["style"]
+    acc = f" with {meta['accompaniment']} accompaniment" if meta.get("accompaniment") else ""
+    mood = str(rng.choice(MOODS.get(meta["mode"], FEELS)))
+    feel = str(rng.choice(FEELS))
+    templates = [
+        f"{_cap(_a(mood))} {style} played on {inst}{acc}, at {_a(tempo)} tempo.",
+        f"This is {_a(style)}. {_cap(_a(inst))} carries the melody{acc}; the mood is {mood} and {feel}.",
+        f"{_cap(_a(tempo))}, {mood} {inst} tune{acc}. It sounds like {_a(style)}.",
+        f"Solo {inst}{acc} playing {_a(mood)} {style}. The tempo is {tempo} and the feel {feel}.",
+        f"{_cap(_a(feel))} {style} on {inst}{acc}: {tempo}, {mood}.",
+    ]
+    text = templates[int(rng.integers(len(templates)))]
+    if rng.random() < key_fraction:
+        text = f"{text[:-1]}, in {meta['tonic']} {meta['mode']} at about {meta['bpm']} bpm."
+    return text
+
+
 def make_clip(work: Work, clip_seconds: float, rng: np.random.Generator) -> tuple[list[Track], list[Note], dict[str, Any]]:
     """Choose tempo, transposition, instruments and a window; return tracks, the melody, metadata."""
     parts, meta = score_parts(work)
@@ -226,15 +252,19 @@ def clip_id(work: Work) -> str:
     return f"m21-{work.key}"
 
 
-def draft_clip(work: Work, clip_seconds: float, seed: int) -> Draft | str:
+def draft_clip(work: Work, clip_seconds: float, seed: int, captions: str = "detailed",
+               key_fraction: float = 0.1) -> Draft | str:
     """Parse ``work`` and draw its clip and captions from its own seeded rng; a bad score gives its reject reason.
 
-    Every random choice comes from the clip's own rng, so the draft is the same in any process and order."""
+    Every random choice comes from the clip's own rng, so the draft is the same in any process and order; the
+    captions are drawn last, so both caption styles (``data.captions``) come with the same audio."""
     rng = np.random.default_rng([seed, abs(hash_str(clip_id(work)))])
     try:
         tracks, melody, meta = make_clip(work, clip_seconds, rng)
     except Exception as exc:
         return _reason(exc)
+    if captions == "sound":
+        return Draft(tracks, melody, meta, [write_sound_caption(meta, rng, key_fraction) for _ in range(2)])
     return Draft(tracks, melody, meta, [write_caption(meta, rng), write_caption(meta, rng)])
 
 
@@ -259,12 +289,13 @@ def resolve_workers(workers: int) -> int:
     return workers if workers > 0 else os.cpu_count() or 1
 
 
-def drafts(works: Sequence[Work], clip_seconds: float, seed: int, workers: int, ahead: int) -> Iterator[Draft | str]:
+def drafts(works: Sequence[Work], clip_seconds: float, seed: int, workers: int, ahead: int,
+           captions: str = "detailed", key_fraction: float = 0.1) -> Iterator[Draft | str]:
     """Each work's draft, in work order: drafted here (``workers=1``) or by ``workers`` spawned processes that
     run at most ``ahead`` works ahead of the consumer, so they overlap its rendering and melody extraction
     and waste little past the point where it stops. Spawned, not forked: the parent may hold torch's and
     onnxruntime's threads."""
-    draft = partial(draft_clip, clip_seconds=clip_seconds, seed=seed)
+    draft = partial(draft_clip, clip_seconds=clip_seconds, seed=seed, captions=captions, key_fraction=key_fraction)
     if workers == 1:
         yield from map(draft, works)
         return
@@ -298,7 +329,8 @@ def build_music21(root: Path, cfg: DataConfig, seed: int = 0, progress: bool = T
     renderer = Renderer(cfg.soundfont)
     works = [w for w in list_works(seed, cfg.max_works) if clip_id(w) not in done]
     bar = tqdm(total=cfg.n_clips, initial=kept, desc="music21 clips", disable=not progress)
-    with closing(drafts(works, cfg.clip_seconds, seed, resolve_workers(cfg.workers), 2 * batch)) as results:
+    with closing(drafts(works, cfg.clip_seconds, seed, resolve_workers(cfg.workers), 2 * batch, cfg.captions,
+                        cfg.caption_key_fraction)) as results:
         for work in works:
             if kept + writer.kept + len(writer.pending) >= cfg.n_clips:
                 break
