@@ -53,7 +53,8 @@ reproduce: install
 # to their own folder, results/<profile>/evidence/ (with their own provenance and summary), apart from make reproduce's.
 EVIDENCE_RESULTS ?= --set results.unet_seeds=[0,1,2,3] --set results.seeds=[0] --set results.aligner_seeds=[0,1,2,3] \
 	--set results.oracle=true
-EVIDENCE_CLAIMS ?= --set claims.isr_seeds=[0,1,2,3] --set claims.small_data=true --set claims.fraction_seeds=[0,1,2,3]
+EVIDENCE_CLAIMS ?= --set claims.isr_seeds=[0,1,2,3] --set claims.small_data=true --set claims.fraction_seeds=[0,1,2,3] \
+	--set claims.melody_seeds=[0,1,2,3] --set claims.caption_sets=[detailed,sound]
 evidence: install
 	$(VENV)/bin/mmgen notebooks --profile $(PROFILE) --only 08,09 --fresh --set output.folder=evidence $(EVIDENCE_RESULTS) \
 		$(EVIDENCE_CLAIMS)

@@ -251,12 +251,14 @@ class Stages:
                                                  **{k: v for k, v in vars(gcfg).items() if k != "pretrained"})
         return self.pipeline_of(self.unet(gcfg.mode)[0], gcfg)
 
-    def harness(self, items: Sequence, eval_cfg: EvaluationConfig, note_f1: bool = False) -> Harness:
-        """The evaluation harness on ``items`` (docs/method.md §2.8): the profile's aligner scores text–audio fit,
+    def harness(self, items: Sequence, eval_cfg: EvaluationConfig, note_f1: bool = False,
+                ruler: str = "trimodal") -> Harness:
+        """The evaluation harness on ``items`` (docs/method.md §2.8): the aligner variant ``ruler`` (default the
+        profile's, the one generation uses) scores text–audio fit,
         FAD∞ is computed in the projection fitted on its training audio, and every measured set is kept under
         ``<artifacts>/evaluations`` (keyed by what made it and by the ruler), so reruns measure only what is new."""
         folder = self.profile.artifacts / "evaluations"
-        ruler = self.alignment()
+        ruler = self.alignment(ruler)
         return Harness(EvalSet.from_items(self.dataset, items), eval_cfg, ruler.model,
                        training_projection(self.dataset, eval_cfg, folder, self.progress),
                        folder / ruler.folder.name, note_f1, self.progress)

@@ -4,6 +4,7 @@ from pathlib import Path
 import pytest
 
 from mmgen_core.alignment import AlignmentConfig, alignment_dir, resolve_variant
+from mmgen_core.alignment.embeddings import mean_map10
 from mmgen_core.artifacts import StageDir, stage_dir
 from mmgen_core.checkpoints import CheckpointError
 from mmgen_core.config import load_profile
@@ -109,3 +110,19 @@ def test_quickstart_without_its_section_says_what_is_missing(tmp_path):
     del profile.sections["quickstart"]
     with pytest.raises(KeyError, match="no quickstart section"):
         profile.quickstart()
+
+
+def test_the_alignment_claim_s_models_are_chosen_alike():
+    cfg = load_profile("tiny").section("alignment", AlignmentConfig)
+    data, root = Manifest(Path("artifacts") / "data-abc"), Path("artifacts")
+    tri, at = resolve_variant(cfg, "trimodal"), resolve_variant(cfg, "trimodal-select-at")
+    assert (tri.select_by, at.select_by) == ("all", "audio_text") and at.modalities == tri.modalities
+    assert alignment_dir(tri, data, root, 0) != alignment_dir(at, data, root, 0)  # its own folder ...
+    two = resolve_variant(cfg, "bimodal")  # ... while a two-modal model's A2T + T2A is all it has: one folder
+    assert alignment_dir(two, data, root, 0) == alignment_dir(AlignmentConfig(**{**two.__dict__,
+                                                                                 "select_by": "audio_text"}),
+                                                          data, root, 0)
+    scores = {d: {"mAP@10": v} for d, v in {"A2T": 0.2, "T2A": 0.4, "A2M": 0.9, "M2A": 0.9}.items()}
+    assert mean_map10(scores) == pytest.approx(0.6) and mean_map10(scores, ("A2T", "T2A")) == pytest.approx(0.3)
+    with pytest.raises(ValueError, match="select_by"):
+        AlignmentConfig(select_by="melody")

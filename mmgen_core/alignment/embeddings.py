@@ -39,9 +39,9 @@ def evaluate(model: CLMP, split: SplitData) -> dict[str, dict[str, float]]:
     return all_directions(embed_split(model, split))
 
 
-def mean_map10(scores: dict[str, dict[str, float]]) -> float:
-    """The model-selection criterion: mAP@10 averaged over directions."""
-    return float(np.mean([s["mAP@10"] for s in scores.values()]))
+def mean_map10(scores: dict[str, dict[str, float]], directions: tuple[str, ...] | None = None) -> float:
+    """The model-selection criterion: mAP@10 averaged over ``directions`` (default: every direction scored)."""
+    return float(np.mean([s["mAP@10"] for d, s in scores.items() if directions is None or d in directions]))
 
 
 @dataclass

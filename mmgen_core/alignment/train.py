@@ -2,7 +2,8 @@
 
 Randomness is a function of (seed, epoch) for batches and captions, and of the saved torch RNG state
 for dropout, so a run resumed from ``last/`` retraces an uninterrupted one. The best checkpoint is
-chosen by the mean validation mAP@10 over the trained directions (6 tri-modal, 2 two-modal)."""
+chosen by the mean validation mAP@10 over the trained directions (6 tri-modal, 2 two-modal), or over A2T and T2A
+alone (``alignment.select_by: audio_text``)."""
 from __future__ import annotations
 
 import math
@@ -111,8 +112,10 @@ def train_alignment(model: CLMP, train: SplitData, valid: SplitData, folder: str
                          f"(batch {cfg.batch_size}, {world} processes); use more data or fewer processes")
     loop = alignment_loop(cfg, steps_per_epoch)
 
+    directions = ("A2T", "T2A") if cfg.select_by == "audio_text" else None
+
     def validate(m: CLMP) -> float:
-        return mean_map10(evaluate(m, valid)) if len(valid) else float("nan")
+        return mean_map10(evaluate(m, valid), directions) if len(valid) else float("nan")
 
     res = training.train(model, alignment_loss_fn(model, train, seed, bs, steps_per_epoch), loop, folder, seed=seed,
                          batch_size=bs, stop_at=stop_after, validate=validate, parts=model.trained_parts(),

@@ -63,6 +63,9 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("richness", False, True, "STFT bins per frame within 30 dB of the clip's peak"),
     Metric("loudness_db", False, True, "RMS level of the clip's non-silent 100 ms frames, dBFS"),
     Metric("end_click_db", True, True, "energy above 4 kHz in the last 50 ms over the clip's median window, dB"),
+    Metric("pcp_move", False, True, "melody counterfactual: how far the pitch-class profile moves toward the melody "
+                                    "given, A vs B, both directions summed (docs/method.md §2.9)"),
+    Metric("chroma_move", False, True, "melody counterfactual: the same move by frame-wise chroma"),
 )}
 MEASURES_VERSION = 1  # part of every cached set's key: raise it when what a set's measurement holds changes
 SET_DIAGNOSTICS = ("fad", "fad_inf_full", "is")  # per set, no interval: FAD at N, one-sided FAD∞ in full d, IS
@@ -181,8 +184,8 @@ class SetMeasure:
         for m in names:
             v = np.array([c.values.get(m, np.nan) for c in self.clips])
             means[m] = float(np.nanmean(v)) if np.isfinite(v).any() else float("nan")
-        se = float(np.sqrt(jackknife_variance(self.loo["kid"][1:])))
-        return {**{m: float(v[0]) for m, v in self.loo.items()}, "kid_se": se, **self.scores, **means}
+        se = {"kid_se": float(np.sqrt(jackknife_variance(self.loo["kid"][1:])))} if "kid" in self.loo else {}
+        return {**{m: float(v[0]) for m, v in self.loo.items()}, **se, **self.scores, **means}
 
     def save(self, path: Path) -> None:
         frames = [c.frames for c in self.clips]
@@ -369,10 +372,12 @@ class Harness(Measurements):
         return Path(self.cache) / f"{hashlib.sha1(what.encode()).hexdigest()[:16]}.npz"
 
     def collect(self, jobs: Iterable[tuple[str, int, int]], key: Callable[[str, int, int], str],
-                generate: Callable[[str, int, int], tuple[Sequence[np.ndarray], Sequence[Sequence[Note]] | None]],
-                desc: str = "evaluate") -> None:
+                generate: Callable[[str, int, int], tuple[Sequence[np.ndarray], Sequence[Sequence[Note]] | None]] | None,
+                desc: str = "evaluate", measure: Callable[[str, int, int], SetMeasure] | None = None) -> None:
         """Measure every (system, training seed, sampling seed) of ``jobs``: from the cache when a set of the
-        same ``key`` was measured before, else ``generate`` it (waveforms, conditioning melodies or None)."""
+        same ``key`` was measured before, else ``generate`` it (waveforms, conditioning melodies or None) and
+        :meth:`measure` it — or, for an experiment with measures of its own, ``measure`` it (a set of per-clip
+        values)."""
         jobs = list(jobs)
         for system, t, k in tqdm(jobs, desc=desc, disable=not self.progress):
             path = self._path(key(system, t, k))
@@ -380,8 +385,8 @@ class Harness(Measurements):
                 self.add(system, t, k, SetMeasure.load(path))
                 self.loaded += 1
                 continue
-            wavs, cond = generate(system, t, k)
-            self.add(system, t, k, m := self.measure(wavs, cond))
+            m = measure(system, t, k) if measure is not None else self.measure(*generate(system, t, k))
+            self.add(system, t, k, m)
             self.measured += 1
             if path is not None:
                 m.save(path)

@@ -44,6 +44,42 @@ def chroma_similarity(wav: np.ndarray, notes: Sequence[Note], sample_rate: int =
     return float(cos.mean())
 
 
+def pitch_class_profile(wav: np.ndarray, sample_rate: int = SAMPLE_RATE, n_fft: int = 4096, hop_length: int = 512,
+                        silence_db: float = -50.0) -> np.ndarray:
+    """The audio's pitch-class profile (12,): its STFT chroma averaged over the frames louder than ``silence_db``
+    below the loudest, summing to 1 (uniform for silence). Time-free: what a key or a pitch set leaves in audio."""
+    import librosa
+
+    y = np.asarray(wav, dtype=np.float32)
+    if y.ndim != 1 or y.size == 0 or not np.all(np.isfinite(y)):
+        raise ValueError(f"wav: expected a non-empty finite mono waveform, got shape {y.shape}")
+    chroma = librosa.feature.chroma_stft(y=y, sr=sample_rate, n_fft=n_fft, hop_length=hop_length, tuning=0.0)
+    rms = librosa.feature.rms(y=y, frame_length=n_fft, hop_length=hop_length)[0]
+    loud = rms > rms.max() * 10 ** (silence_db / 20) if rms.max() > 0 else np.zeros_like(rms, dtype=bool)
+    profile = chroma[:, loud[:chroma.shape[1]]].sum(1)
+    return profile / profile.sum() if profile.sum() > 0 else np.full(12, 1 / 12)
+
+
+def melody_profile(notes: Sequence[Note]) -> np.ndarray:
+    """A melody's pitch-class profile (12,): each pitch class's share of the sounding note time."""
+    if not notes:
+        raise ValueError("notes: empty melody")
+    profile = np.zeros(12)
+    for n in notes:
+        profile[n.pitch % 12] += max(n.end - n.start, 0.0)
+    return profile / profile.sum() if profile.sum() > 0 else np.full(12, 1 / 12)
+
+
+def pitch_class_agreement(wav: np.ndarray, notes: Sequence[Note], sample_rate: int = SAMPLE_RATE) -> float:
+    """How well audio keeps a melody's pitch classes, whenever they sound: Pearson correlation of the audio's and
+    the melody's pitch-class profiles (1: the same pitch set in the same proportions; about 0: unrelated; −1:
+    opposite). The time-free counterpart of :func:`chroma_similarity` (docs/method.md §2.9)."""
+    a, m = pitch_class_profile(wav, sample_rate), melody_profile(notes)
+    if a.std() == 0 or m.std() == 0:
+        return 0.0
+    return float(np.corrcoef(a, m)[0, 1])
+
+
 def extraction_scores(manifest, items=None, batch: int = 32, progress: bool = True) -> "pd.DataFrame":
     """Basic Pitch vs the score, per clip with a ground-truth MIDI: note F1 onset-only and with
     offsets against all rendered notes, F1 after the token round trip, and recall of the melody voice.

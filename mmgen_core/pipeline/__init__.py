@@ -4,8 +4,6 @@ from .experiments import (
     LONG_CLIP_SECONDS,
     choose_sampler,
     guidance_sweep,
-    mean_chroma,
-    melody_adherence,
     sampler_sweep,
     time_generation,
 )
@@ -46,8 +44,6 @@ __all__ = [
     "convert_ldm",
     "guidance_sweep",
     "load_melody",
-    "mean_chroma",
-    "melody_adherence",
     "read_checkpoint",
     "sampler_sweep",
     "score_melodies",

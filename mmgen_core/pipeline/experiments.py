@@ -1,4 +1,4 @@
-"""Generation experiments of notebook 07: melody adherence, guidance and sampler sweeps."""
+"""Generation experiments of notebook 07: generation time, guidance and sampler sweeps."""
 from __future__ import annotations
 
 import time
@@ -6,48 +6,14 @@ from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
-import torch
 
-from mmgen_core.audio.frontend import AUDIOLDM_MEL, clip_frames
-from mmgen_core.audio.io import (
-    fit_length,
-    load_audio,
-)
-from mmgen_core.data.manifest import item_notes, require_selection_split
+from mmgen_core.data.manifest import require_selection_split
 from mmgen_core.evaluation.harness import reference_free
 from mmgen_core.evaluation.intervals import paired_interval
-from mmgen_core.evaluation.melody_metrics import chroma_similarity
 from mmgen_core.melody.notes import Note
 from mmgen_core.pipeline.pipeline import MMGenPipeline
 
 LONG_CLIP_SECONDS = 10.24  # the audio length generation speed is quoted for (AudioLDM's clip length)
-
-
-def melody_adherence(pipes: dict[str, MMGenPipeline], manifest, items, *, seed: int = 0, progress: bool = True,
-                     **generation: Any) -> pd.DataFrame:
-    """Does the music follow its melody? For each clip, generate from its caption with its own melody
-    as the user melody (mode ``text`` cannot take one) and score the chroma similarity of the output
-    with that melody, and with another clip's melody (chance level). Reference rows: the real clip,
-    and the real clip through the decoder (the ceiling)."""
-
-    notes = [item_notes(manifest, it) for it in items]
-    others = notes[1:] + notes[:1]
-    first = next(iter(pipes.values()))
-    n = clip_frames(first.generation.seconds or first.clip_seconds) * AUDIOLDM_MEL.hop_length
-    wavs = {"real audio": np.stack([fit_length(load_audio(manifest.audio_path(it)), n) for it in items])}
-    wavs["decoder ceiling"] = first.decoder.resynthesize(torch.from_numpy(wavs["real audio"])).numpy()
-    for mode, pipe in pipes.items():
-        out = pipe([it.caption for it in items], melody=None if mode == "text" else notes, seed=seed,
-                   progress=progress, **generation)
-        wavs[mode] = out.waveforms
-    rows = [{"source": name, "id": it.id, "chroma": chroma_similarity(w, n), "chroma_other_melody": chroma_similarity(w, o)}
-            for name, ws in wavs.items() for it, w, n, o in zip(items, ws, notes, others)]
-    return pd.DataFrame(rows)
-
-
-def mean_chroma(waveforms: Sequence[np.ndarray], melodies: Sequence[Sequence[Note]]) -> float:
-    """Mean chroma similarity of each clip with its melody."""
-    return float(np.mean([chroma_similarity(w, m) for w, m in zip(waveforms, melodies)]))
 
 
 def time_generation(pipe: MMGenPipeline, text: str, melody: Sequence[Note] | None = None, *,

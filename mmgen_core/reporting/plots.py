@@ -381,3 +381,31 @@ def plot_intervals(ci: pd.DataFrame, metrics: Sequence[str], order: Sequence[str
     if title:
         fig.suptitle(title)
     return fig
+
+
+MOVE_LABELS = {"pcp_move": "pitch-class profile move (time-free)", "chroma_move": "frame-wise chroma move"}
+
+
+def plot_melody_moves(table: pd.DataFrame, measure: str, ax: Any = None, title: str | None = None) -> Any:
+    """The melody counterfactual (docs/method.md §2.9): per system, how far its output moves toward the melody it is
+    given, one bar per melody change (and caption set, when the table has several), with its 95% interval."""
+    import matplotlib.pyplot as plt
+
+    ax = ax or plt.subplots(figsize=(7, 3.4))[1]
+    groups = [c for c in ("captions", "swap") if c in table.columns and table[c].nunique() > 1] or ["swap"]
+    keys = list(dict.fromkeys(map(tuple, table[groups].to_numpy())))
+    systems = list(dict.fromkeys(table["system"]))
+    width = 0.8 / len(keys)
+    for j, key in enumerate(keys):
+        d = table[(table[groups].apply(tuple, axis=1) == key)].set_index("system").reindex(systems)
+        y = np.arange(len(systems)) + (j - (len(keys) - 1) / 2) * width
+        ax.barh(y, d[measure], width, xerr=_yerr(d, measure, f"{measure} low", f"{measure} high"),
+                label=" · ".join(map(str, key)), capsize=2)
+    ax.axvline(0, color="black", lw=0.8)
+    ax.set_yticks(np.arange(len(systems)), [textwrap.fill(s, 28) for s in systems])
+    ax.invert_yaxis()
+    ax.set_xlabel(MOVE_LABELS.get(measure, measure) + " →  follows the melody given")
+    ax.legend(fontsize=8, title=" · ".join(groups), title_fontsize=8)
+    if title:
+        ax.set_title(title)
+    return ax

@@ -14,6 +14,7 @@ from typing import Any, Callable, Mapping, Sequence
 import pandas as pd
 
 from mmgen_core.reporting import provenance
+from mmgen_core.reporting.melody import explain
 
 SUMMARY_FILE = "README.md"
 # Table 1's headline columns (code name → words, with the better direction).
@@ -114,14 +115,24 @@ def _table2(results_dir: Path) -> list[str]:
             f"Every direction (audio, text, melody): {_link(results_dir, 'tables/table2_summary.md')}."]
 
 
-def _adherence(results_dir: Path) -> list[str]:
-    df = pd.read_csv(results_dir / "tables" / "07_melody_adherence.csv")
-    rows = [[r["source"], f"{_num(r['chroma mean'])} ± {_num(r['chroma sem'])}",
-             f"{_num(r['chroma_other_melody mean'])} ± {_num(r['chroma_other_melody sem'])}"] for _, r in df.iterrows()]
-    return ["## Does the music follow its melody? (notebook 07)", "",
-            *_table(["source", "chroma similarity to its own melody (mean ± se)",
-                     "to another clip's melody (chance)"], rows), "", table_note(results_dir / "tables" /
-                                                                                 "07_melody_adherence.md")]
+def _melody(results_dir: Path) -> list[str]:
+    moves = pd.read_csv(results_dir / "tables" / "09_melody_counterfactual.csv")
+    probes_csv = results_dir / "tables" / "09_melody_probes.csv"
+    probes = pd.read_csv(probes_csv) if probes_csv.exists() else pd.DataFrame(
+        columns=["captions", "variant", "target", "input", "low", "chance"])
+
+    def cell(r: pd.Series, m: str) -> str:
+        return (f"{_num(r[m], sign=True)} [{_num(r[f'{m} low'], sign=True)}, {_num(r[f'{m} high'], sign=True)}] "
+                f"({_num(r[f'{m} of follower'] * 100, 0)}%): {r[f'{m} outcome']}")
+
+    rows = [[r["captions"], r["system"], r["swap"], cell(r, "pcp_move"), cell(r, "chroma_move")]
+            for _, r in moves.iterrows()]
+    return ["## Does the melody reach the music? (notebook 09)", "",
+            *_table(["captions", "system", "melody change", "pitch-class move (% of a perfect follower): outcome",
+                     "chroma move: outcome"], rows), "",
+            table_note(results_dir / "tables" / "09_melody_counterfactual.md"), "",
+            *(f"- {text}" for text in explain(moves, probes).values()), "",
+            f"What the melody embedding carries: {_link(results_dir, 'tables/09_melody_probes.md')}."]
 
 
 def _quality(results_dir: Path) -> list[str]:
@@ -138,7 +149,7 @@ def _quality(results_dir: Path) -> list[str]:
 
 SECTIONS: dict[str, Callable[[Path], list[str]]] = {  # section → its function, drawn when its table exists
     "claims.csv": _claims, "table1.csv": _table1, "table2_seeds.csv": _table2,
-    "07_melody_adherence.csv": _adherence, "06_quality_curve.csv": _quality}
+    "09_melody_counterfactual.csv": _melody, "06_quality_curve.csv": _quality}
 
 
 def _file_rows(results_dir: Path, files: Mapping[str, str]) -> list[list[str]]:

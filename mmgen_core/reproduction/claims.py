@@ -15,13 +15,19 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from mmgen_core.data.config import DataConfig
 from mmgen_core.diffusion.config import MODES
 from mmgen_core.evaluation.harness import Margins
 from mmgen_core.evaluation.intervals import Effect
 from mmgen_core.reporting import save_table
+from mmgen_core.reporting.melody import move_sentences
 ISR_CLAIM = "A higher Intersection Rate gives better generation (paper §4.2.1)"
 SMALL_DATA_CLAIM = "Small data suffices: MMGen trained on little data rivals models trained on far more"
+GENERATION_CLAIM = ("Melody guidance improves generation: lower FAD than the text-only baseline (MMGen vs "
+                    "AudioLDM-style)")
 COLUMNS = ("claim", "effect", "estimate", "low", "high", "margin", "n", "evidence", "verdict")
+MELODY_TEST_TABLE = "09_melody_counterfactual"  # notebook 09's counterfactual, cited by the generation claim
+MELODY_MARK = " | Does the melody reach the music? (notebook 09, counterfactual) "
 EXPERIMENTS_TABLE = "claims_experiments"  # notebook 09's two rows
 
 
@@ -33,6 +39,9 @@ class ClaimsConfig:
     margins: dict[str, float] = field(default_factory=lambda: dict(Margins().values))  # per measure of a claim
     relative_margins: list[str] = field(default_factory=lambda: list(Margins().relative))  # × the baseline's value
     seeds: list[int] = field(default_factory=lambda: [0])  # sampling seeds of both experiments
+    # does the melody reach the music? (the counterfactual and the probes, docs/method.md §2.9)
+    melody_seeds: list[int] = field(default_factory=lambda: [0])  # UNet training seeds of the counterfactual
+    caption_sets: list[str] = field(default_factory=lambda: ["detailed"])  # data.captions it runs under
     # ISR vs quality
     isr_clips: int = 32  # test captions generated with every retrieval configuration (0 = the whole test split)
     isr_modes: list[str] = field(default_factory=lambda: ["mmgen", "mmgen+roll"])
@@ -49,8 +58,12 @@ class ClaimsConfig:
     small_data: bool = True  # run the small-data experiment (false: its row says it was not run in this pass)
 
     def __post_init__(self) -> None:
-        if not self.seeds or not self.fraction_seeds or not self.fractions or not self.isr_modes or not self.isr_seeds:
-            raise ValueError("claims: seeds, fraction_seeds, fractions, isr_modes and isr_seeds each need an entry")
+        if not (self.seeds and self.fraction_seeds and self.fractions and self.isr_modes and self.isr_seeds
+                and self.melody_seeds and self.caption_sets):
+            raise ValueError("claims: seeds, fraction_seeds, fractions, isr_modes, isr_seeds, melody_seeds and "
+                             "caption_sets each need an entry")
+        if not set(self.caption_sets) <= set(DataConfig.CAPTION_STYLES):
+            raise ValueError(f"claims.caption_sets must be among {DataConfig.CAPTION_STYLES}, not {self.caption_sets}")
         bad = {k: v for k, v in self.margins.items() if not (isinstance(v, (int, float)) and v > 0)}
         if bad or not set(self.relative_margins) <= set(self.margins):
             raise ValueError(f"claims.margins must be positive numbers ({bad}) and relative_margins a subset of their "
@@ -78,13 +91,12 @@ class ClaimsConfig:
 
 
 def claims(generation: Sequence[Effect], alignment: Sequence[Effect], n_train: int,
-           experiments: Sequence[Mapping[str, Any]] = ()) -> pd.DataFrame:
+           experiments: Sequence[Mapping[str, Any]] = (), melody_note: str = "") -> pd.DataFrame:
     """One row per claim of the paper. ``generation`` and ``alignment``: the claim's effect first (its outcome),
     exploratory effects after (no outcome). The ISR and small-data claims need notebook 09's experiments:
-    ``experiments`` holds its
-    rows (:func:`load_experiment_claims`), each replacing the "not measured" row of its claim."""
-    rows = [_row("Melody guidance improves generation: lower FAD than the text-only baseline (MMGen vs AudioLDM-style)",
-                 generation),
+    ``experiments`` holds its rows (:func:`load_experiment_claims`), each replacing the "not measured" row of its
+    claim; ``melody_note`` (:func:`melody_test_note`) is the counterfactual the generation claim cites."""
+    rows = [_row(GENERATION_CLAIM, generation),
             _row("Adding melody improves audio↔text alignment (Table 2: CLMP tri-modal vs CLAP-style two-modal)",
                  alignment),
             empty_row(ISR_CLAIM, "not measured here: notebook 09 generates with a grid of retrieval configurations "
@@ -92,7 +104,7 @@ def claims(generation: Sequence[Effect], alignment: Sequence[Effect], n_train: i
             empty_row(SMALL_DATA_CLAIM,
                       f"not measured here: every model of this table trains on the same {n_train} clips; notebook 09 "
                       "trains on nested fractions of them and tests this claim")]
-    return merge_claims(pd.DataFrame(rows), experiments)
+    return cite_melody_test(merge_claims(pd.DataFrame(rows), experiments), melody_note)
 
 
 def small_data_not_run(cfg: ClaimsConfig) -> dict:
@@ -133,9 +145,31 @@ def update_claims_table(results_dir: str | Path, rows: Sequence[Mapping[str, Any
     path = Path(results_dir) / "tables" / "claims.csv"
     if not path.exists():
         return pd.DataFrame(rows)
-    table = merge_claims(pd.read_csv(path, dtype={"n": str}), rows)
+    table = cite_melody_test(merge_claims(pd.read_csv(path, dtype={"n": str}), rows), melody_test_note(results_dir))
     save_table(table, results_dir, "claims", note=note)
     return table
+
+
+def melody_test_note(results_dir: str | Path) -> str:
+    """What notebook 09's counterfactual says for the generation claim (one clause per caption set, mode and swap),
+    or "" when it has not run for this profile."""
+    path = Path(results_dir) / "tables" / f"{MELODY_TEST_TABLE}.csv"
+    if not path.exists():
+        return ""
+    table = pd.read_csv(path)
+    return "; ".join(f"[{captions} captions] {system}: {text}"
+                     for captions, part in table.groupby("captions", sort=False)
+                     for system, text in move_sentences(part).items() if system != "text only (control)")
+
+
+def cite_melody_test(table: pd.DataFrame, note: str) -> pd.DataFrame:
+    """``table`` with the generation claim's evidence citing the counterfactual ``note`` (replacing an older one)."""
+    out = table.copy()
+    hit = out.index[out["claim"] == GENERATION_CLAIM]
+    if len(hit) and note:
+        old = str(out.at[hit[0], "evidence"]).split(MELODY_MARK)[0]
+        out.at[hit[0], "evidence"] = old + MELODY_MARK + note
+    return out
 
 
 def _row(claim: str, effects: Sequence[Effect], note: str = "") -> dict:

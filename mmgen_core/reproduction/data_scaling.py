@@ -8,7 +8,7 @@ that fraction only (:meth:`~mmgen_core.stages.Stages.with_train_fraction`: their
 ``claims.fraction_seeds``. The baseline is the text-only UNet trained on all the data with the same steps and
 seeds. Every UNet generates the same test captions with the same sampling seeds; each clip is scored (FAD∞ and
 KID of the set against the references, chroma to the target melody and text–audio score per clip, the text–audio
-score with the whole data's aligner for every system, so that all are measured with one ruler).
+score with the whole data's two-modal aligner for every system: one ruler, and one that conditions neither arm).
 
 The effect at fraction ``f`` is ``metric(text @ 1) − metric(mmgen @ f)`` for lower-is-better metrics (FAD∞, KID)
 and the reverse for higher-is-better ones, so that positive means MMGen on ``f`` of the data does better than
@@ -59,7 +59,7 @@ def data_scaling(stages: Stages, cfg: ClaimsConfig, results: ResultsConfig, eval
     ``claims.fraction_clips`` test captions with every one and measure them through the harness (cached)."""
     manifest = stages.dataset
     items = manifest.items("test")[:cfg.fraction_clips or None]
-    h = stages.harness(items, eval_cfg)  # every system's text–audio score with the whole data's aligner
+    h = stages.harness(items, eval_cfg, ruler="bimodal")  # text–audio by an aligner neither arm is conditioned on
     sizes = fraction_table(manifest, cfg.fractions, stages.profile.seed)
     n_train = {r["fraction"]: r["train_clips"] for r in sizes}
     jobs = [(BASELINE_MODE, 1.0)] + [(m, f) for f in cfg.fractions for m in cfg.fraction_modes

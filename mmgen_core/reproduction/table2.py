@@ -13,6 +13,7 @@ from mmgen_core.reproduction.paper import PAPER_TABLE2
 
 METRICS = tuple(f"R@{k}" for k in RECALL_AT) + ("mAP@10",)
 PAPER_DATA, PAPER_HARDWARE = "MusicCaps (paper)", "GPU (paper)"
+CLAIM_ALIGNERS = ("bimodal", "trimodal-select-at")  # two-modal, tri-modal: both chosen by A↔T validation mAP@10
 TOWER_NAMES = {"official": "official melody tower (zero-padded mean)", "mean": "masked-mean melody tower",
                "transformer": "note-transformer melody tower"}
 
@@ -21,7 +22,8 @@ def variant_label(run: AlignmentRun) -> str:
     """A readable model name: two-modal, or tri-modal with its melody tower."""
     if not run.config.uses_melody:
         return "CLAP-style (two-modal)"
-    return f"CLMP tri-modal, {TOWER_NAMES[run.config.melody_tower]}"
+    chosen = ", chosen on A↔T" if run.config.select_by == "audio_text" else ""
+    return f"CLMP tri-modal, {TOWER_NAMES[run.config.melody_tower]}{chosen}"
 
 
 def table2(runs: dict[str, AlignmentRun], data_label: str) -> pd.DataFrame:

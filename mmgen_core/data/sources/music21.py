@@ -257,7 +257,7 @@ def draft_clip(work: Work, clip_seconds: float, seed: int, captions: str = "deta
     """Parse ``work`` and draw its clip and captions from its own seeded rng; a bad score gives its reject reason.
 
     Every random choice comes from the clip's own rng, so the draft is the same in any process and order; the
-    captions are drawn last, so both caption styles (``data.captions``) come with the same audio."""
+    captions are drawn last, so both caption styles (``data.captions``) come with the same clip."""
     rng = np.random.default_rng([seed, abs(hash_str(clip_id(work)))])
     try:
         tracks, melody, meta = make_clip(work, clip_seconds, rng)
