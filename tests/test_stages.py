@@ -1,5 +1,6 @@
 """The one stage protocol: what keys an artifact folder, one done marker, and missing stages that may not be built."""
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -11,6 +12,7 @@ from mmgen_core.config import load_profile
 from mmgen_core.data import Manifest
 from mmgen_core.decoder import VAEConfig, VocoderConfig, decoder_dir
 from mmgen_core.diffusion import DiffusionConfig, conditions_dir, unet_dir
+from mmgen_core.reproduction import choose_tower
 from mmgen_core.stages import Stages
 
 
@@ -126,3 +128,15 @@ def test_the_alignment_claim_s_models_are_chosen_alike():
     assert mean_map10(scores) == pytest.approx(0.6) and mean_map10(scores, ("A2T", "T2A")) == pytest.approx(0.3)
     with pytest.raises(ValueError, match="select_by"):
         AlignmentConfig(select_by="melody")
+
+
+def test_the_melody_tower_is_chosen_on_validation():
+    def run(tower, best, modalities="atm", select_by="all"):
+        cfg = AlignmentConfig(modalities=modalities, melody_tower=tower, select_by=select_by)
+        return SimpleNamespace(config=cfg, log=SimpleNamespace(best=best))
+
+    runs = {"a": run("official", 0.55), "b": run("mean", 0.60), "c": run("transformer", 0.9, select_by="audio_text"),
+            "d": run("transformer", 0.95, modalities="at")}  # neither compares towers on the same criterion
+    assert choose_tower(runs) == "mean"
+    with pytest.raises(ValueError, match="no tri-modal"):
+        choose_tower({"d": runs["d"]})

@@ -41,7 +41,7 @@ class AlignmentConfig:
     text_trainable: bool = False  # False: frozen encoder, pooled features cached once per run
     text_max_tokens: int = 64
     # melody tower
-    melody_tower: str = "mean"  # official | mean (masked) | transformer (best on tiny: mean, see notebook 03)
+    melody_tower: str = "mean"  # official | mean (masked) | transformer (tiny: mean, chosen on validation, notebook 03)
     melody_width: int = 128
     melody_layers: int = 1
     melody_heads: int = 4

@@ -21,7 +21,7 @@ def decoder_ceiling(decoder: Decoder, wavs: torch.Tensor, ids: Sequence[str] | N
 
     The scores bound what generation can reach: generated audio cannot beat its own decoder. With
     ``melodies`` (notes per clip) the chroma similarity to the melody is reported for the real clip
-    and both resyntheses: the ceiling of the melody-adherence figures of notebook 07.
+    and both resyntheses: the ceiling of every chroma figure of the generated clips (Table 1, notebook 09).
     """
 
     mels = mels_of(wavs)

@@ -54,7 +54,7 @@ from .backbones import (
     vggish_mel_matrix,
 )
 from .evaluate import BACKBONES, EvaluationConfig, class_distribution, clip_features, evaluate_set, load_backbone, set_scores
-from .melody_metrics import chroma_similarity, extraction_scores
+from .melody_metrics import chroma_similarity, extraction_scores, pitch_class_agreement
 from .signal_metrics import end_click, harmonic_richness, loudness_db, sound_measures
 
 __all__ = [
@@ -111,6 +111,7 @@ __all__ = [
     "musicnn_state_dict",
     "normalise_tags",
     "patch_starts",
+    "pitch_class_agreement",
     "prepare_clips",
     "read_index",
     "softmax",

@@ -1,4 +1,4 @@
-"""Melody adherence: chroma similarity of audio with notes; Basic Pitch scored against scores."""
+"""Melody adherence: chroma similarity and pitch-class agreement of audio with notes; Basic Pitch against scores."""
 from __future__ import annotations
 
 import time

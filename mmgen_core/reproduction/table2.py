@@ -26,6 +26,15 @@ def variant_label(run: AlignmentRun) -> str:
     return f"CLMP tri-modal, {TOWER_NAMES[run.config.melody_tower]}{chosen}"
 
 
+def choose_tower(runs: dict[str, AlignmentRun]) -> str:
+    """The melody tower of the tri-modal run (chosen over all directions) with the best validation mAP@10: the
+    choice is made on validation clips, never on the test split Table 2 reports."""
+    tri = [r for r in runs.values() if r.config.uses_melody and r.config.select_by == "all"]
+    if not tri:
+        raise ValueError("no tri-modal aligner among the runs: nothing to choose a melody tower from")
+    return max(tri, key=lambda r: r.log.best).config.melody_tower
+
+
 def table2(runs: dict[str, AlignmentRun], data_label: str) -> pd.DataFrame:
     """Wide table: one row per model, R@1/5/10 and mAP@10 per direction, chance R@10, data and hardware."""
     rows = [{"model": name, "data": PAPER_DATA, "hardware": PAPER_HARDWARE, **vals}
