@@ -84,6 +84,5 @@ def explain(moves: pd.DataFrame, probes: pd.DataFrame) -> dict[str, str]:
             why.append("a pooled r does not steer the contour (explanation 3)")
         if not pooled and key["pcp_move outcome"] != "reaches the music":
             why.append("the roll hands the UNet the notes in time, so the melody is there and not followed")
-        because = "; ".join(why)
-        out[system] = "; ".join(words) + (f". {because[:1].upper()}{because[1:]}." if why else ".")
+        out[system] = "; ".join(words) + (f". Why: {'; '.join(why)}." if why else ".")
     return out
