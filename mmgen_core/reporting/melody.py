@@ -80,9 +80,13 @@ def explain(moves: pd.DataFrame, probes: pd.DataFrame) -> dict[str, str]:
             else:
                 why.append("the caption names the key too, but without it in the caption the move is not told apart "
                            "(explanation 2 not supported here)")
-        if pooled and contour is not None and contour["chroma_move outcome"] != "reaches the music":
-            why.append("a pooled r does not steer the contour (explanation 3)")
-        if not pooled and key["pcp_move outcome"] != "reaches the music":
+        if pooled and contour is not None:
+            if contour["chroma_move low"] == contour["chroma_move high"] == 0:
+                why.append("the contour change leaves the output unchanged: the tower pools the melody's tokens into "
+                           "the same r (explanation 3, by construction)")
+            elif contour["chroma_move outcome"] == "no move":
+                why.append("a pooled r does not steer the contour (explanation 3)")
+        if not pooled and key["pcp_move outcome"] == "no move":
             why.append("the roll hands the UNet the notes in time, so the melody is there and not followed")
         out[system] = "; ".join(words) + (f". Why: {'; '.join(why)}." if why else ".")
     return out
