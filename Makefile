@@ -48,9 +48,12 @@ reproduce: install
 
 # The seeded run behind results/tiny's claims: notebook 08 again with 4 UNet training seeds per system (trains the 3
 # extra seeds of each mode, two at a time), one sampling seed of each (the spread between runs and over clips is the
-# larger one: docs/method.md, the evaluation harness), the oracle-melody systems and 4 aligners per model; then notebook 09 with ρ(ISR, quality) on 4 UNet training runs and the small-data experiment at 4 training
-# seeds per point (reusing the whole-data UNets). Run after `make reproduce`, whose artifacts it reuses. Its outputs go
-# to their own folder, results/<profile>/evidence/ (with their own provenance and summary), apart from make reproduce's.
+# larger one: docs/method.md, the evaluation harness), the oracle-melody systems and 4 aligners per model; then
+# notebook 09 with the melody counterfactual on 4 UNet training runs of each mode under both caption sets (the sound
+# set's dataset, aligner and 12 UNets built on first use: ~35 min of its ~55), ρ(ISR, quality) on 4 UNet training runs
+# and the small-data experiment at 4 training seeds per point (reusing the whole-data UNets). Run after
+# `make reproduce`, whose artifacts it reuses. Its outputs go to their own folder, results/<profile>/evidence/ (with
+# their own provenance and summary), apart from make reproduce's.
 EVIDENCE_RESULTS ?= --set results.unet_seeds=[0,1,2,3] --set results.seeds=[0] --set results.aligner_seeds=[0,1,2,3] \
 	--set results.oracle=true
 EVIDENCE_CLAIMS ?= --set claims.isr_seeds=[0,1,2,3] --set claims.small_data=true --set claims.fraction_seeds=[0,1,2,3] \
