@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import hashlib
+import importlib
 import json
 import os
 from dataclasses import dataclass
@@ -31,7 +32,26 @@ def project_root() -> Path:
     return Path.cwd().resolve()
 
 
+SECTION_CLASSES = {  # profile section → the dataclass it configures, imported only when an override needs its fields
+    "compute": "mmgen_core.compute:ComputeConfig", "data": "mmgen_core.data.config:DataConfig",
+    "alignment": "mmgen_core.alignment.config:AlignmentConfig", "retrieval": "mmgen_core.retrieval.config:RetrievalConfig",
+    "vae": "mmgen_core.decoder.vae:VAEConfig", "vocoder": "mmgen_core.decoder.vocoder:VocoderConfig",
+    "diffusion": "mmgen_core.diffusion.config:DiffusionConfig", "generation": "mmgen_core.pipeline.pipeline:GenerationConfig",
+    "evaluation": "mmgen_core.evaluation.evaluate:EvaluationConfig", "quality": "mmgen_core.pipeline.quality:QualityConfig",
+    "results": "mmgen_core.reproduction.table1:ResultsConfig", "claims": "mmgen_core.reproduction.claims:ClaimsConfig",
+}
+
+
+def section_fields(section: str) -> set[str]:
+    """The fields of the dataclass a profile section configures (empty for a section without one)."""
+    if section not in SECTION_CLASSES:
+        return set()
+    module, name = SECTION_CLASSES[section].split(":")
+    return {f.name for f in dataclasses.fields(getattr(importlib.import_module(module), name))}
+
+
 def _set_dotted(tree: dict, key: str, value: Any) -> None:
+    """Set ``section.key`` (or a deeper dotted key): any field of the section's dataclass, listed in the YAML or not."""
     parts = key.split(".")
     node = tree
     for p in parts[:-1]:
@@ -39,7 +59,9 @@ def _set_dotted(tree: dict, key: str, value: Any) -> None:
             raise KeyError(f"override {key!r}: no section {p!r} in the profile")
         node = node[p]
     if parts[-1] not in node:
-        raise KeyError(f"override {key!r}: unknown key {parts[-1]!r} (known: {sorted(node)})")
+        known = set(node) | (section_fields(parts[0]) if len(parts) == 2 else set())
+        if parts[-1] not in known:
+            raise KeyError(f"override {key!r}: unknown key {parts[-1]!r} (known: {sorted(known)})")
     node[parts[-1]] = value
 
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mmgen_core.config import PROFILES, load_profile, parse_override
+from mmgen_core.config import PROFILES, SECTION_CLASSES, load_profile, parse_override, section_fields
+from mmgen_core.data import DataConfig
 from mmgen_core.notebooks import NOTEBOOK_DIR, notebook_paths
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,6 +50,18 @@ def test_overrides_and_errors():
     assert parse_override("data.clip_seconds=2.5") == ("data.clip_seconds", 2.5)
     with pytest.raises(ValueError):
         parse_override("data.clip_seconds")
+
+
+@pytest.mark.parametrize("name", PROFILES)
+def test_any_field_of_a_section_s_dataclass_can_be_set(name):
+    """`--set data.path=...` works on every profile though its YAML does not list the key (the stage's own error
+    message advises it); a key that is no field of the section's dataclass is refused, naming the known ones."""
+    p = load_profile(name, {"data.path": "my_music", "data.captions_csv": "captions.csv", "generation.pretrained": "x"})
+    assert p.section("data", DataConfig).path == "my_music" and p.sections["data"]["captions_csv"] == "captions.csv"
+    with pytest.raises(KeyError, match=r"unknown key 'pathh'.*'audio_dir'"):
+        load_profile(name, {"data.pathh": "x"})
+    for section in SECTION_CLASSES:
+        assert section_fields(section) >= set(p.sections.get(section, {})), section  # every listed key is a field
 
 
 def test_committed_notebooks_are_clean_and_parameterised():
