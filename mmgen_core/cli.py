@@ -58,10 +58,21 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _is_utf8(text: str) -> bool:
+    """Whether ``text`` is valid Unicode (an argument with bytes that are not UTF-8 arrives with lone surrogates)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _check_args(p: argparse.ArgumentParser, a: argparse.Namespace) -> None:
     """Reject bad input before any model loads (argparse exits with code 2 and names the flag)."""
     if a.text is not None and not a.text.strip():
         p.error("--text is empty; describe the music in words")
+    if a.text is not None and not _is_utf8(a.text):
+        p.error("--text holds bytes that are not UTF-8 (a Latin-1 terminal or file?); pass the caption as UTF-8 text")
     for flag in ("audio", "melody"):
         path = getattr(a, flag)
         if path is not None and not Path(path).is_file():

@@ -185,6 +185,8 @@ def test_saved_pipeline_gives_identical_audio(pipe, tmp_path):
 def test_bad_inputs_are_explained(pipe, tmp_path):
     with pytest.raises(ValueError, match="empty text"):
         pipe("  ", progress=False)
+    with pytest.raises(ValueError, match=r"\[1\] hold bytes that are not UTF-8"):
+        pipe(["a tune", b"caf\xe9".decode("utf-8", "surrogateescape")], progress=False)
     with pytest.raises(ValueError, match="exactly one"):
         pipe(progress=False)
     empty = pretty_midi.PrettyMIDI()
@@ -204,6 +206,7 @@ def test_bad_inputs_are_explained(pipe, tmp_path):
     (["--text", "a tune", "--out", "o.wav", "--melody", "missing.mid"], "missing.mid"),
     (["--text", "a tune", "--out", "o.wav", "--melody", "notes.txt"], "--melody"),
     (["--text", "  ", "--out", "o.wav"], "--text"),
+    (["--text", b"caf\xe9 au lait".decode("utf-8", "surrogateescape"), "--out", "o.wav"], "not UTF-8"),
     (["--text", "a tune", "--out", "o.mp3"], "--out"),
     (["--text", "a tune", "--out", "nodir/o.wav"], "nodir"),
     (["--text", "a tune", "--out", "o.wav", "--steps", "0"], "--steps"),

@@ -179,6 +179,10 @@ class MMGenPipeline:
             empty = [i for i, t in enumerate(texts) if not str(t).strip()]
             if not texts or empty:
                 raise ValueError(f"empty text prompt (positions {empty}); describe the music in words")
+            broken = [i for i, t in enumerate(texts) if not str(t).encode("utf-8", "replace").decode() == str(t)]
+            if broken:
+                raise ValueError(f"text prompt(s) {broken} hold bytes that are not UTF-8 (lone surrogates); decode "
+                                 "the caption as UTF-8 (or its real encoding) first")
             return self.embedder.embed_text(texts).float().cpu(), len(texts)
         clips = [audio] if isinstance(audio, (str, Path)) or (isinstance(audio, np.ndarray) and audio.ndim == 1) \
             else list(audio)
