@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
@@ -307,11 +308,22 @@ class Harness(Measurements):
         super().__init__(evalset.ids, eval_cfg)
         self.evalset, self.embedder, self.projection = evalset, embedder, projection
         self.cache, self.note_f1, self.progress = cache, note_f1, progress
-        self.ref_feats = clip_features(evalset.refs, eval_cfg)
-        self.ref_dist = class_distribution(self.ref_feats[1], eval_cfg.class_distribution)
-        self.ref_proj = [self._project(f) for f in self.ref_feats[0].frames]
         self.orders = clip_orders(len(evalset), eval_cfg.fad_orders, eval_cfg.seed)
         self.measured = self.loaded = 0
+
+    @cached_property
+    def ref_feats(self):
+        """The references' backbone rows and class scores: computed on first use (never for a run that reads every
+        set from the cache, or one with measures of its own)."""
+        return clip_features(self.evalset.refs, self.cfg)
+
+    @cached_property
+    def ref_dist(self) -> np.ndarray:
+        return class_distribution(self.ref_feats[1], self.cfg.class_distribution)
+
+    @cached_property
+    def ref_proj(self) -> list[np.ndarray]:
+        return [self._project(f) for f in self.ref_feats[0].frames]
 
     def _project(self, rows: np.ndarray) -> np.ndarray:
         return rows if self.projection is None else self.projection(rows)

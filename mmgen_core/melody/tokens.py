@@ -129,9 +129,14 @@ def triplets_to_notes(triplets: Iterable[tuple[str, int, int]]) -> list[Note]:
     return notes
 
 
+def triplets_to_text(triplets: Iterable[tuple[str, int, int]]) -> str:
+    """Official text form of (pitch name, duration bin, rest bin) triplets: ``<G4>,<114>,<79>|<A4>,<119>,<81>``."""
+    return "|".join(f"<{p}>,<{d}>,<{r}>" for p, d, r in triplets)
+
+
 def notes_to_text(notes: Iterable[Note], order: str = "onset") -> str:
     """Official text form: ``<G4>,<114>,<79>|<A4>,<119>,<81>``."""
-    return "|".join(f"<{p}>,<{d}>,<{r}>" for p, d, r in notes_to_triplets(notes, order))
+    return triplets_to_text(notes_to_triplets(notes, order))
 
 
 def text_to_triplets(text: str) -> list[tuple[str, int, int]]:

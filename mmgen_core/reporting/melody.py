@@ -8,20 +8,23 @@ import pandas as pd
 MODES = {"text only (control)": "text", "MMGen": "mmgen", "MMGen+roll": "mmgen+roll"}  # system → conditioning mode
 
 
+def span(row: pd.Series, measure: str) -> str:
+    """A move of a counterfactual table's row with its interval: ``+0.528 [+0.316, +0.741]``."""
+    return f"{row[measure]:+.3f} [{row[f'{measure} low']:+.3f}, {row[f'{measure} high']:+.3f}]"
+
+
 def move_sentences(table: pd.DataFrame) -> dict[str, str]:
-    """One sentence per generating mode of a :meth:`CounterfactualRun.table`: for each swap, how far the output
-    moves by each measure, its share of a perfect follower's move and whether the melody reaches the music."""
+    """One sentence per melody-following mode (the control left out) of a :meth:`CounterfactualRun.table`: for each
+    swap, how far the output moves by each measure, its share of a perfect follower's move and its outcome."""
     out = {}
-    for system in MODES:
+    for system in [s for s in MODES if MODES[s] != "text"]:
         rows = table[table["system"] == system]
         if rows.empty:
             continue
         out[system] = "; ".join(
-            f"{r['swap']} change: pitch-class move {r['pcp_move']:+.3f} [{r['pcp_move low']:+.3f}, "
-            f"{r['pcp_move high']:+.3f}] ({r['pcp_move of follower']:.0%} of a perfect follower's, "
-            f"{r['pcp_move outcome']}), chroma move {r['chroma_move']:+.3f} [{r['chroma_move low']:+.3f}, "
-            f"{r['chroma_move high']:+.3f}] ({r['chroma_move of follower']:.0%}, {r['chroma_move outcome']})"
-            for _, r in rows.iterrows())
+            f"{r['swap']} change: pitch-class move {span(r, 'pcp_move')} ({r['pcp_move of follower']:.0%} of a "
+            f"perfect follower's, {r['pcp_move outcome']}), chroma move {span(r, 'chroma_move')} "
+            f"({r['chroma_move of follower']:.0%}, {r['chroma_move outcome']})" for _, r in rows.iterrows())
     return out
 
 
@@ -38,17 +41,15 @@ def explain(moves: pd.DataFrame, probes: pd.DataFrame) -> dict[str, str]:
     under the others), and which of the three explanations of docs/method.md §2.9 the measurements support — r
     lacks the key (``mmgen``: its probe at chance), the caption says it already (q's probe above chance, and the
     key move's interval above the first set's under captions without the key), a pooled vector cannot steer a
-    contour (``mmgen``: the contour change's chroma move does not reach the music). ``mmgen+roll`` hands the UNet
-    the notes in time, so a move that does not reach the music there means the melody is there and unused."""
+    contour (``mmgen``: the contour change's chroma move is *no move*, or exactly zero when the tower pools the
+    reversed tokens into the same r). ``mmgen+roll`` hands the UNet the notes in time, so a key move of *no move*
+    there means the melody is there and not followed."""
     sets = list(dict.fromkeys(moves["captions"]))
     out = {}
     for system in [s for s in MODES if MODES[s] != "text"]:
         def row(captions: str, swap: str) -> pd.Series | None:
             r = moves[(moves["captions"] == captions) & (moves["system"] == system) & (moves["swap"] == swap)]
             return None if r.empty else r.iloc[0]
-
-        def span(r: pd.Series, m: str) -> str:
-            return f"{r[m]:+.3f} [{r[f'{m} low']:+.3f}, {r[f'{m} high']:+.3f}]"
 
         key, contour = row(sets[0], "key"), row(sets[0], "contour")
         if key is None:

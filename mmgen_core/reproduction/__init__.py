@@ -45,7 +45,6 @@ from .melody_test import (
     SWAPS,
     CounterfactualRun,
     counterfactual,
-    move_sentences,
     probe_table,
     swap_notes,
 )
@@ -132,7 +131,6 @@ __all__ = [
     "melody_effect",
     "melody_test_note",
     "merge_claims",
-    "move_sentences",
     "paper_comparison",
     "paper_table1",
     "per_clip_retrieval",

@@ -159,7 +159,7 @@ def melody_test_note(results_dir: str | Path) -> str:
     table = pd.read_csv(path)
     return "; ".join(f"[{captions} captions] {system}: {text}"
                      for captions, part in table.groupby("captions", sort=False)
-                     for system, text in move_sentences(part).items() if system != "text only (control)")
+                     for system, text in move_sentences(part).items())
 
 
 def cite_melody_test(table: pd.DataFrame, note: str) -> pd.DataFrame:

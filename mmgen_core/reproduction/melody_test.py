@@ -32,14 +32,15 @@ import pandas as pd
 
 from mmgen_core.audio.io import SAMPLE_RATE
 from mmgen_core.data.manifest import item_notes, melody_text
+from mmgen_core.data.sources.music21 import PITCH_NAMES
 from mmgen_core.evaluation.evaluate import EvaluationConfig
 from mmgen_core.evaluation.harness import ClipMeasure, Harness, Measurements, SetMeasure
 from mmgen_core.evaluation.intervals import Effect, leave_one_out, run_level_interval, verdict
 from mmgen_core.evaluation.melody_metrics import chroma_similarity, pitch_class_agreement
 from mmgen_core.melody.notes import Note, transpose
 from mmgen_core.melody.render import Renderer, Track
-from mmgen_core.melody.tokens import name_pitch, pitch_name, text_to_triplets
-from mmgen_core.reporting.melody import MODES, move_sentences
+from mmgen_core.melody.tokens import name_pitch, pitch_name, text_to_triplets, triplets_to_text
+from mmgen_core.reporting.melody import MODES
 from mmgen_core.reproduction.table1 import ResultsConfig, eval_items
 from mmgen_core.stages import Stages
 
@@ -80,7 +81,7 @@ def swap_tokens(text: str, swap: str, semitones: int) -> str:
         names = names[::-1]
     else:
         raise ValueError(f"swap must be one of {list(SWAPS)}, not {swap!r}")
-    return "|".join(f"<{p}>,<{d}>,<{r}>" for p, (_, d, r) in zip(names, triplets))
+    return triplets_to_text((p, d, r) for p, (_, d, r) in zip(names, triplets))
 
 
 def move(y_a: np.ndarray, y_b: np.ndarray, a: Sequence[Note], b: Sequence[Note], f) -> float:
@@ -148,10 +149,6 @@ class CounterfactualRun:
                             f"{m} outcome": _reach(e, system)}
                 rows.append(row)
         return pd.DataFrame(rows)
-
-    def sentences(self, table: pd.DataFrame | None = None) -> dict[str, str]:
-        """One sentence per generating mode (:func:`move_sentences`)."""
-        return move_sentences(self.table() if table is None else table)
 
 
 def _reach(e: Effect, system: str) -> str:
@@ -240,8 +237,6 @@ def counterfactual(stages: Stages, cfg: ResultsConfig, eval_cfg: EvaluationConfi
 def probe_targets(manifest, items: Sequence) -> dict[str, np.ndarray]:
     """The probes' targets per clip, from the dataset's own labels (key, mode, bpm: music21 metadata, absent for
     other sources) and from the melody (pitch range)."""
-    from mmgen_core.data.sources.music21 import PITCH_NAMES
-
     out: dict[str, np.ndarray] = {}
     if all("tonic" in it.meta and "mode" in it.meta for it in items):
         out["key"] = np.array([PITCH_NAMES.index(it.meta["tonic"]) if it.meta["tonic"] in PITCH_NAMES
