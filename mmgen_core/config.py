@@ -87,10 +87,13 @@ class Profile:
     name: str
     sections: dict[str, dict[str, Any]]
     root: Path
+    artifacts_name: str = ""  # whose artifacts it shares: an inherited profile (``base: tiny``) its base's
 
     @property
     def artifacts(self) -> Path:
-        return self.root / "artifacts" / self.name
+        """``artifacts/<profile>/`` (its base profile's, for one that inherits: every artifact whose key the
+        overrides leave alone is reused, the others are built beside them)."""
+        return self.root / "artifacts" / (self.artifacts_name or self.name)
 
     @property
     def results(self) -> Path:
@@ -110,7 +113,11 @@ class Profile:
         if not overrides:
             raise KeyError(f"profile {self.name!r} has no quickstart section (dotted overrides such as "
                            f"data.n_clips: 96) for notebook 00's quick model")
-        return Profile(name=self.name, sections=_overridden(self.sections, overrides), root=self.root)
+        return self.with_overrides(overrides)
+
+    def with_overrides(self, overrides: Mapping[str, Any]) -> "Profile":
+        """This profile with dotted overrides applied (``{"data.captions": "sound"}``); its name and root kept."""
+        return dataclasses.replace(self, sections=_overridden(self.sections, overrides))
 
     def section(self, name: str, cls: type[T] | None = None) -> T | dict[str, Any]:
         """The section ``name`` as a dataclass ``cls`` (unknown keys raise) or a plain dict."""
@@ -139,13 +146,50 @@ def config_hash(*parts: Any) -> str:
     return hashlib.sha1(blob.encode()).hexdigest()[:10]
 
 
+def _profile_path(name: str, relative_to: Path | None = None) -> Path:
+    """A built-in profile's file, or a YAML path (a base named in a profile file: relative to that file)."""
+    path = Path(name)
+    if path.suffix:
+        return path if path.is_absolute() or relative_to is None else relative_to / path
+    path = PROFILE_DIR / f"{name}.yaml"
+    if not path.exists():
+        raise FileNotFoundError(f"unknown profile {name!r}; choose one of {PROFILES} or give a .yaml path")
+    return path
+
+
+def _read_profile(path: Path, chain: tuple[Path, ...] = ()) -> tuple[dict, str]:
+    """A profile file's sections and the name its artifacts live under. A file with ``base: <profile>`` holds only
+    what differs from its base — sections of fields (``diffusion: {roll: mel}``) or dotted keys (``diffusion.roll:
+    mel``), each checked against the section's dataclass — and shares its base's artifacts."""
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such profile file")
+    raw = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path}: a profile is a mapping of sections (or `base:` and overrides), not {type(raw).__name__}")
+    if "base" not in raw:
+        return raw, path.stem
+    base = _profile_path(str(raw.pop("base")), path.parent)
+    if base.resolve() in {p.resolve() for p in (*chain, path)}:
+        raise ValueError(f"{path}: profiles inherit in a circle ({' → '.join(p.name for p in (*chain, path, base))})")
+    sections, artifacts = _read_profile(base, (*chain, path))
+    flat = {}
+    for key, value in raw.items():
+        if "." not in key and isinstance(value, dict):
+            flat.update({f"{key}.{field}": v for field, v in value.items()})
+        else:
+            flat[key] = value
+    try:
+        return _overridden(sections, flat), artifacts
+    except KeyError as e:
+        raise KeyError(f"{path}: {e.args[0]}") from None
+
+
 def load_profile(name: str = "tiny", overrides: Mapping[str, Any] | None = None,
                  root: str | Path | None = None) -> Profile:
-    """Load ``profiles/<name>.yaml`` (or a path to a YAML file) and apply dotted overrides."""
-    path = Path(name)
-    if not path.suffix:
-        path = PROFILE_DIR / f"{name}.yaml"
-        if not path.exists():
-            raise FileNotFoundError(f"unknown profile {name!r}; choose one of {PROFILES} or give a .yaml path")
-    sections = _overridden(yaml.safe_load(path.read_text()), overrides or {})
-    return Profile(name=path.stem, sections=sections, root=Path(root).resolve() if root else project_root())
+    """Load ``profiles/<name>.yaml`` (or a path to a YAML file, which may inherit from another with ``base:``) and
+    apply dotted overrides."""
+    path = _profile_path(name)
+    sections, artifacts = _read_profile(path)
+    return Profile(name=path.stem, sections=_overridden(sections, overrides or {}),
+                   root=Path(root).resolve() if root else project_root(),
+                   artifacts_name=artifacts if artifacts != path.stem else "")

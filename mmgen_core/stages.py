@@ -27,6 +27,7 @@ from mmgen_core.checkpoints import saved_step
 from mmgen_core.compute import ComputeConfig
 from mmgen_core.config import Profile
 from mmgen_core.data.config import DataConfig
+from mmgen_core.data.folds import FoldSplit, group_key_of
 from mmgen_core.data.fractions import check_fraction, subset_key, train_fraction
 from mmgen_core.data.manifest import Manifest
 from mmgen_core.data.stage import get_dataset
@@ -39,6 +40,7 @@ from mmgen_core.diffusion.config import DiffusionConfig
 from mmgen_core.diffusion.stage import CONDITION_FIELDS, load_or_build_conditions, load_or_train_unet, unet_stage
 from mmgen_core.evaluation.evaluate import EvaluationConfig
 from mmgen_core.evaluation.harness import EvalSet, Harness, training_projection
+from mmgen_core.pipeline.official import OfficialRelease
 from mmgen_core.pipeline.pipeline import (
     GenerationConfig,
     MMGenPipeline,
@@ -65,6 +67,7 @@ class Stages:
         self._runs: dict[tuple[str, int], AlignmentRun] = {}
         self._unets: dict[str, tuple[UNet2DConditionModel, dict]] = {}
         self.unet_seed = profile.seed  # the UNets' training seed (:meth:`with_unet_seed`)
+        self._whole = self  # the stages on the whole dataset, whose decoder every fraction and fold shares
 
     @property
     def clip_seconds(self) -> float:
@@ -97,6 +100,8 @@ class Stages:
 
     @cached_property
     def _decoder(self) -> tuple[Decoder, DecoderReport]:
+        if self._whole is not self:  # a fraction or fold: the whole data's decoder, built on first use
+            return self._whole._decoder
         return load_or_train_decoder(self.vae_config, self.vocoder_config, self.dataset, self.clip_seconds,
                                      **self._where, train_missing=self.train_missing, compute=self.compute_config)
 
@@ -208,10 +213,26 @@ class Stages:
         Fraction 1 is these stages themselves (today's artifacts, keys unchanged)."""
         if check_fraction(fraction) == 1.0:
             return self
-        subset = train_fraction(self.dataset, fraction, self.profile.seed if seed is None else seed)
+        return self._on(train_fraction(self.dataset, fraction, self.profile.seed if seed is None else seed))
+
+    def with_fold(self, fold: int, folds: int) -> "Stages":
+        """These stages on fold ``fold`` of a ``folds``-fold split of every clip (:class:`~mmgen_core.data.folds.
+        FoldSplit`, seeded by the profile's seed, the dataset's groups kept whole): the alignment claim's k-fold
+        runs. Stages trained on it have their own artifact folders; the decoder is shared."""
+        return self._on(FoldSplit(self.dataset, fold, folds, self.profile.seed, group_key_of(self.dataset)))
+
+    def with_captions(self, captions: str) -> "Stages":
+        """These stages on the same clips captioned by ``captions`` (``data.captions``: detailed | sound): a dataset,
+        aligner, melody database and UNets of its own (their artifacts keyed by it). Its UNet seed is the profile's."""
+        if captions == self.data_config.captions:
+            return self
+        return Stages(self.profile.with_overrides({"data.captions": captions}), train_missing=self.train_missing,
+                      progress=self.progress)
+
+    def _on(self, manifest: Manifest) -> "Stages":
+        """A copy of these stages on another view of the dataset, sharing the whole data's decoder."""
         other = copy.copy(self)
-        other.__dict__["_decoder"] = self._decoder  # the whole data's decoder, built first if missing
-        other.__dict__["dataset"] = subset
+        other.__dict__["dataset"] = manifest
         for name in ("database", "conditions", "melody_notes"):
             other.__dict__.pop(name, None)
         other._runs, other._unets = {}, {}
@@ -242,10 +263,14 @@ class Stages:
         return score_melodies(self.database.db, self.dataset)
 
     def pipeline(self, mode: str | None = None, **generation: Any) -> MMGenPipeline:
-        """The profile's pipeline for one mode (default ``generation.mode``); ``generation`` overrides settings."""
+        """The profile's pipeline for one mode (default ``generation.mode``); ``generation`` overrides settings.
+        With ``generation.pretrained``: that saved pipeline, or the authors' release converted on the fly."""
         gcfg = replace(self.generation_config, **generation)
         if mode:
             gcfg = replace(gcfg, mode=mode)
+        if gcfg.pretrained and OfficialRelease.holds(gcfg.pretrained):  # their UNet is mode mmgen: asked, not assumed
+            return MMGenPipeline.from_official(gcfg.pretrained, self.profile, self.compute_config,
+                                               **generation, **({"mode": mode} if mode else {}))
         if gcfg.pretrained:
             return MMGenPipeline.from_pretrained(gcfg.pretrained, compute=self.compute_config,
                                                  **{k: v for k, v in vars(gcfg).items() if k != "pretrained"})

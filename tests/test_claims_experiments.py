@@ -27,18 +27,24 @@ from mmgen_core.pipeline import GenerationConfig, MMGenPipeline, score_melodies
 from mmgen_core.reproduction import (
     ISR_CLAIM,
     SMALL_DATA_CLAIM,
+    CaptionRun,
     ClaimsConfig,
     GenerationCache,
     IsrGrid,
+    IsrRun,
     PinnedRetrieval,
     ResultsConfig,
     ScalingRun,
     claims,
+    caption_pairs,
     clip_seed,
     isr_claim_row,
     isr_generations,
+    isr_per_caption,
     load_experiment_claims,
     measure_grid,
+    per_caption_effect,
+    per_caption_effects,
     rank_effect,
     scaling_effects,
     small_data_not_run,
@@ -47,6 +53,8 @@ from mmgen_core.reproduction import (
     update_claims_table,
 )
 from mmgen_core.evaluation.intervals import Effect
+from mmgen_core.reporting.melody import reach_note
+from mmgen_core.reproduction.isr_claim import CAPTION_SYSTEM
 from mmgen_core.retrieval import IndexConfig, RetrievalError, VectorDB, claims_grid
 from mmgen_core.stages import Stages
 
@@ -106,8 +114,9 @@ def test_grid_with_known_overlaps():
     ids = ["a", "b", "c", "d"]
     q = np.array([[1.0, 0.0], [-1.0, 0.0]], dtype=np.float32)  # (-1, 0): melody {c, d}, audio {b, d}
     configs = [IndexConfig("flat"), IndexConfig("hnsw", M=4, ef_search=8)]
-    table, rows, skipped = measure_grid(melody, audio, ids, q, configs, 2)
+    table, rows, overlaps, skipped = measure_grid(melody, audio, ids, q, configs, 2)
     assert not skipped and np.allclose(table["isr"], 0.5) and (rows == [[0, 2], [0, 2]]).all()
+    assert np.allclose(overlaps, 0.5) and overlaps.shape == (2, 2)  # each query's own eq. 8 term
     assert np.allclose(table["isr_per_item"], 0.5)  # audio b and c find their own melody in the top-2 of only one
     assert (table["changed_vs_exact"] == 0).all() and table["retrieved_set"].nunique() == 1
 
@@ -122,7 +131,7 @@ def test_claims_grid_orders_isr_from_exact_to_coarse():
     audio = _unit(melody + 0.15 * rng.normal(size=(400, 32)))
     queries = _unit(melody[:60] + 0.3 * rng.normal(size=(60, 32)))
     grid, _ = claims_grid(400, 32)
-    table, _, _ = measure_grid(melody, audio, [f"i{i}" for i in range(400)], queries, grid, 5)
+    table, _, _, _ = measure_grid(melody, audio, [f"i{i}" for i in range(400)], queries, grid, 5)
     isr = dict(zip(table["config"], table["isr"]))
     per_item = dict(zip(table["config"], table["isr_per_item"]))
     assert isr["Flat"] == table["isr"].max() and per_item["Flat"] == max(per_item.values())
@@ -291,6 +300,94 @@ def test_isr_generations_reuse_audio_for_identical_retrievals(small, monkeypatch
     assert run.n_text().startswith("3 distinct (ISR, generation) points of 3 configurations × 4 clips")
     row = isr_claim_row({"mmgen+roll": run}, "mmgen+roll")
     assert row["claim"] == ISR_CLAIM and row["verdict"] == "inconclusive" and "not measurable" in row["evidence"]
+
+
+def test_isr_per_caption_generates_each_pair_once_sharing_clips_with_the_grid(small):
+    """Four configurations (A: exact search) over four captions: each caption's melodies are its pairs (10, 6 of them
+    approximate), generated per sampling seed; seed 0's clips are the grid's own (the shared cache), seed 1's new."""
+    items = small.manifest.items("test")
+    rows = np.array([[0, 1, 2, 0], [1, 3, 2, 0], [2, 1, 0, 0], [0, 2, 2, 3]])
+    table = pd.DataFrame({"config": ["A", "B", "C", "D"], "kind": ["flat", "hnsw", "ivf", "pq"],
+                          "isr": [0.9, 0.8, 0.4, 0.3], "isr_per_item": [1.0, 1.0, 0.5, 0.5], "retrieved_set": [0, 1, 2, 3]})
+    overlaps = np.array([[0.6, 0.8, 0.2, 0.4], [0.2, 0.6, 0.4, 0.4], [0.2, 0.4, 0.2, 0.2], [0.8, 0.2, 0.6, 0.0]])
+    grid = IsrGrid(table, rows, items, np.zeros((4, 4)), [], 1, overlaps)
+    pairs = caption_pairs(grid)
+    assert list(zip(pairs["clip"], pairs["melody_row"], pairs["exact"]))[:3] == [(0, 0, True), (0, 1, False),
+                                                                                 (0, 2, False)]
+    assert len(pairs) == 10 and int((~pairs["exact"]).sum()) == 6
+    first = pairs.set_index(["clip", "melody_row"])
+    assert first.loc[(0, 0), "intersection"] == pytest.approx(0.7) and first.loc[(0, 0), "configs"] == "A, D"
+    run_stages = SimpleNamespace(unet=lambda mode: (small.pipe.unet, {}), pipeline_of=lambda unet, gen: small.pipe,
+                                 generation_config=small.gen, unet_folder=lambda mode: SimpleNamespace(name="unet-x"))
+    stages = SimpleNamespace(melody_db=small.db, generation_config=small.gen, with_unet_seed=lambda t: run_stages,
+                             harness=lambda its, cfg: Harness(EvalSet.from_items(small.manifest, its), cfg,
+                                                              small.embedder, progress=False))
+    cfg = ClaimsConfig(seeds=[0], isr_clips=0, isr_caption_seeds=[0, 1])
+    results, ev = ResultsConfig(sampler="ddim", steps=2), EvaluationConfig(bootstrap=0, fad_inf=True)
+    cache = GenerationCache()
+    isr_generations(stages, grid, "mmgen+roll", cfg, results, ev, cache)
+    made = cache.made
+    run = isr_per_caption(stages, grid, "mmgen+roll", cfg, results, ev, cache)
+    assert made == 10 and cache.made - made == 10  # seed 0: the grid's 10 distinct clips; seed 1: 10 new
+    assert run.harness.evalset.ids == [items[c].id for c in pairs["clip"]] and run.values("text_audio").shape == (1, 10)
+    assert run.n_text() == "6 (caption, approximate melody) pairs of 4 captions × 2 sampling seeds × 1 training seed"
+    clips, dx, dq = run.deltas("text_audio")
+    assert list(clips) == [0, 0, 1, 1, 2, 3] and dx == pytest.approx([-0.5, -0.5, 0.0, -0.4, -0.2, -1 / 3])
+    assert dq.shape == (1, 6)
+    few = ClaimsConfig(isr_caption_seeds=[])
+    assert isr_per_caption(stages, grid, "mmgen+roll", few, results, ev).harness is None  # not asked for
+    with pytest.raises(ValueError, match="exact search"):
+        caption_pairs(IsrGrid(table.assign(kind="hnsw"), rows, items, np.zeros((4, 4)), [], 1, overlaps))
+
+
+def _caption_run(slope: float, n_captions: int = 8, runs: int = 2) -> CaptionRun:
+    """Each caption: its exact melody (intersection 0.5) and two approximate ones; emb_dist = 1 − slope ×
+    intersection + noise, so that a higher intersection is better music when ``slope`` > 0."""
+    rng = np.random.default_rng(1)
+    pairs = pd.DataFrame([{"clip": c, "clip_id": f"c{c}", "melody_row": r, "exact": r == 0,
+                           "intersection": 0.5 if r == 0 else float(rng.uniform(0, 1)), "configs": "x"}
+                          for c in range(n_captions) for r in range(3)])
+    refs = [rng.normal(0, 1, (2, D)) for _ in range(len(pairs))]
+    m = Measurements(list(pairs["clip_id"]), EvaluationConfig())
+    for t in range(runs):
+        dist = 1 - slope * pairs["intersection"].to_numpy() + rng.normal(0, 0.02, len(pairs))
+        m.add(CAPTION_SYSTEM, t, 0, measured_set(rng, 0.0, refs, {"emb_dist": dist, "text_audio": 0.3,
+                                                                  "chroma_target": 0.2}))
+    return CaptionRun("mmgen", pairs, m, [0])
+
+
+@pytest.mark.parametrize("slope, sign", [(1.0, 1), (-1.0, -1)])
+def test_per_caption_rho_follows_the_intersection_against_each_captions_exact_melody(slope, sign):
+    run = _caption_run(slope)
+    e = per_caption_effect(run, "emb_dist")
+    assert e.name == "Spearman ρ(Δ intersection, Δ−emb_dist) per caption, mmgen" and e.runs == 2
+    assert sign * e.estimate > 0.9 and sign * e.low > 0  # higher intersection, lower distance: positive
+    assert e.n.startswith("16 (caption, approximate melody) pairs of 8 captions × 1 sampling seed × 2 training seeds")
+    table = per_caption_effects({"mmgen": run})
+    assert list(table["metric"]) == ["emb_dist", "text_audio", "chroma_target"]
+    assert set(table["verdict"]) == {"exploratory"}
+    deltas = run.deltas_table()
+    assert len(deltas) == 16 and np.sign(np.corrcoef(deltas["d_intersection"], deltas["d_emb_dist"])[0, 1]) == sign
+
+
+def test_the_isr_row_carries_the_per_caption_evidence_and_what_the_counterfactual_says():
+    moves = pd.DataFrame([{"system": "MMGen", "swap": "key", "pcp_move": 0.5, "pcp_move low": 0.3,
+                           "pcp_move high": 0.7, "pcp_move outcome": "reaches the music"}])
+    reach = reach_note(moves, "mmgen")
+    assert "reaches the music (the key change moves its pitch classes +0.500 [+0.300, +0.700]" in reach
+    assert "nothing against" in reach_note(moves.assign(**{"pcp_move outcome": "no move"}), "mmgen")
+    assert "cannot tell" in reach_note(moves.assign(**{"pcp_move outcome": "inconclusive"}), "mmgen")
+    assert "not run" in reach_note(None, "mmgen") and "not run" in reach_note(moves, "mmgen+roll")
+    isr = np.linspace(0.1, 0.9, 6)
+    measured = _systems(isr, 1.0)
+    h = Measurements(measured.ids, EvaluationConfig())
+    for (system, t, k), m in measured.sets.items():
+        h.add(f"retrieved {system}", t, k, m)
+    table = pd.DataFrame({"config": [f"c{j}" for j in range(6)], "kind": "ivf", "isr": isr, "isr_per_item": isr,
+                          "retrieved_set": range(6)})
+    run = IsrRun("mmgen", IsrGrid(table, np.zeros((6, 24), int), [None] * 24, np.zeros((24, 4)), [], 5), h, 6, 0, 1)
+    row = isr_claim_row({"mmgen": run}, "mmgen", per_caption={"mmgen": _caption_run(1.0)}, reach=reach)
+    assert "per caption, mmgen" in row["evidence"] and reach in row["evidence"]
 
 
 # ----------------------------------------------------------------------------- nested fractions and their keys

@@ -76,7 +76,7 @@ def _alignment_run(hits: np.ndarray) -> SimpleNamespace:
     audio = np.eye(n, 2 * n)
     text = np.where(hits[:, None], audio, np.eye(n, 2 * n, n))  # a miss: text i points nowhere
     emb = EmbeddingSet("test", [f"c{i}" for i in range(n)], audio, text, None)
-    return SimpleNamespace(embeddings=lambda split: emb)
+    return SimpleNamespace(embeddings=lambda split: emb, config=SimpleNamespace(uses_melody=False))
 
 
 def test_per_clip_retrieval_and_alignment_effect():

@@ -12,7 +12,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from mmgen_core.data.manifest import Item, Manifest, Reject
+from mmgen_core.data.manifest import Item, Manifest, ManifestView
 
 MIN_ITEMS = 2  # a contrastive batch needs two clips: no fraction keeps fewer (unless the split has fewer)
 
@@ -67,14 +67,14 @@ def subset_key(manifest: Any) -> dict[str, Any]:
     return dict(getattr(manifest, "key_extra", {}) or {})
 
 
-class TrainFraction(Manifest):
+class TrainFraction(ManifestView):
     """A read-only view of a dataset whose training split holds only ``train_ids``; validation and test are the
-    dataset's. Audio paths resolve against the dataset's folder, as for the dataset itself."""
+    dataset's."""
 
     def __init__(self, base: Manifest, train_ids: Iterable[str], fraction: float, seed: int,
                  group_key: str | None = None):
-        super().__init__(base.root)
-        self.base, self.fraction, self.seed, self.group_key = base, check_fraction(fraction), seed, group_key
+        super().__init__(base)
+        self.fraction, self.seed, self.group_key = check_fraction(fraction), seed, group_key
         self.train_ids = frozenset(train_ids)
         known = {it.id for it in base.items("train")}
         unknown = sorted(self.train_ids - known)
@@ -88,15 +88,6 @@ class TrainFraction(Manifest):
 
     def items(self, split: str | None = None) -> list[Item]:
         return [it for it in self.base.items(split) if it.split != "train" or it.id in self.train_ids]
-
-    def rejects(self) -> list[Reject]:
-        return self.base.rejects()
-
-    def _read_only(self, *_: Any, **__: Any) -> None:
-        raise TypeError(f"a training fraction ({self.fraction:g} of {self.root}) is a read-only view; "
-                        "change the dataset itself")
-
-    append = reject = write = _read_only
 
     def __repr__(self) -> str:
         return f"TrainFraction({self.root.name}, fraction={self.fraction:g}, seed={self.seed}, " \

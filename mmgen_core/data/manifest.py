@@ -104,6 +104,27 @@ class Manifest:
         tmp.replace(self.path)
 
 
+class ManifestView(Manifest):
+    """A read-only view of a dataset (``base``) that re-draws its splits: a training fraction or a fold. Audio paths
+    resolve against the dataset's folder; :attr:`key_extra` is what the artifact keys of stages trained on it add."""
+
+    def __init__(self, base: Manifest):
+        super().__init__(base.root)
+        self.base = base
+
+    @property
+    def key_extra(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def rejects(self) -> list[Reject]:
+        return self.base.rejects()
+
+    def _read_only(self, *_: Any, **__: Any) -> None:
+        raise TypeError(f"{self!r} is a read-only view of {self.root}; change the dataset itself")
+
+    append = reject = write = _read_only
+
+
 def _append_line(path: Path, record: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a") as f:
@@ -126,6 +147,24 @@ def assign_splits(items: list[Item], seed: int = 0, ratios: tuple[int, int, int]
         which[groups[gi]] = "train" if rank < n_train else "valid" if rank < n_train + n_valid else "test"
     for it in items:
         it.split = which[it.meta.get(group_key, it.id) if group_key else it.id]
+    return items
+
+
+def assign_eval_split(items: list[Item], flag: str, seed: int = 0, group_key: str | None = None) -> list[Item]:
+    """A source's own test split: items whose ``meta[flag]`` is true are the test split, the others are split
+    train/valid 8:1 as :func:`assign_splits` does (MusicCaps' ``audioset_eval``)."""
+    missing = [it.id for it in items if flag not in it.meta]
+    if missing:
+        raise ValueError(f"{len(missing)} clips carry no {flag!r} (first: {missing[0]!r}): the source's file lacks the "
+                         "column this split reads; use data.split=random")
+    rest = [it for it in items if not it.meta[flag]]
+    if not rest or len(rest) == len(items):
+        raise ValueError(f"{flag!r} marks {len(items) - len(rest)} of {len(items)} clips: a test split needs some "
+                         "clips on each side; use data.split=random")
+    assign_splits(rest, seed, ratios=(8, 1, 0), group_key=group_key)
+    for it in items:
+        if it.meta[flag]:
+            it.split = "test"
     return items
 
 

@@ -28,6 +28,27 @@ def move_sentences(table: pd.DataFrame) -> dict[str, str]:
     return out
 
 
+def reach_note(table: pd.DataFrame | None, mode: str) -> str:
+    """What the counterfactual (its first caption set) says about whether ``mode``'s melody moves the music at all:
+    the condition under which a quality difference between two retrieved melodies can come from the melody."""
+    system = next(s for s, m in MODES.items() if m == mode)
+    rows = None if table is None else table[(table["system"] == system) & (table["swap"] == "key")]
+    if rows is None or rows.empty:
+        return (f"the melody counterfactual has not run for {system} in this pass: whether its melody moves the music "
+                "at all is not known here")
+    r = rows.iloc[0]
+    move = f"the key change moves its pitch classes {span(r, 'pcp_move')}, {r['pcp_move outcome']}"
+    if r["pcp_move outcome"] == "reaches the music":
+        return (f"the counterfactual finds that {system}'s melody reaches the music ({move}): a difference in quality "
+                "between two retrieved melodies can come from the melody")
+    if r["pcp_move outcome"] in ("no move", "moves away"):
+        return (f"the counterfactual finds that {system}'s melody does not move the music toward it ({move}): no "
+                "relation between retrieval and quality is to be expected, and its absence says nothing against the "
+                "claim")
+    return (f"the counterfactual cannot tell whether {system}'s melody reaches the music ({move}): read the relation "
+            "with that in mind")
+
+
 def _above_chance(probes: pd.DataFrame, captions: str, target: str, source: str) -> bool | None:
     """Whether the profile aligner's probe of ``target`` from ``source`` beats chance (its interval's low end above
     it) under ``captions``; None when the probe was not run."""

@@ -321,6 +321,24 @@ def plot_isr_quality(table: pd.DataFrame, metric: str, ax: Any = None, by: str =
     return ax
 
 
+def plot_caption_deltas(deltas: pd.DataFrame, metric: str, ax: Any = None, title: str | None = None) -> Any:
+    """The ISR claim per caption: one point per (caption, approximate melody), its intersection minus exact
+    search's on x and its quality minus the exact melody's on y (signed: up = better), the mean over training runs;
+    the zero lines mark "as exact search". ``deltas``: rows of ``CaptionRun.deltas_table`` for one mode."""
+    import matplotlib.pyplot as plt
+
+    ax = ax or plt.subplots(figsize=(5, 4))[1]
+    ax.axhline(0, color="0.6", lw=0.8)
+    ax.axvline(0, color="0.6", lw=0.8)
+    ax.scatter(deltas["d_intersection"], deltas[f"d_{metric}"], s=18, alpha=0.8)
+    ax.set_xlabel("Δ intersection (approximate − exact), this caption")
+    sign = "−" if metric in LOWER_IS_BETTER else ""
+    ax.set_ylabel(f"Δ {sign}{metric_label(metric, 24)} (up = better)")
+    if title:
+        ax.set_title(title, fontsize=9)
+    return ax
+
+
 def plot_scaling(curves: pd.DataFrame, metric: str, ax: Any = None, baseline: str | None = None,
                  title: str | None = None) -> Any:
     """A metric against the number of training clips with 95% intervals, one series per mode; ``baseline`` (a

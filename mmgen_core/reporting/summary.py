@@ -110,8 +110,9 @@ def _table1(results_dir: Path) -> list[str]:
 
 def _table2(results_dir: Path) -> list[str]:
     df = pd.read_csv(results_dir / "tables" / "table2_seeds.csv", dtype=str)
-    return ["## Table 2: audio↔text alignment on the test clips", "",
+    return ["## Table 2: audio↔text alignment", "",
             *_table(list(df.columns), df.fillna("—").values.tolist()), "",
+            table_note(results_dir / "tables" / "table2_seeds.md"), "",
             f"Every direction (audio, text, melody): {_link(results_dir, 'tables/table2_summary.md')}."]
 
 

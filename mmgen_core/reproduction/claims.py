@@ -49,6 +49,7 @@ class ClaimsConfig:
     isr_by: str = "isr"  # the ISR on the x axis: isr (eq. 8, the test captions as queries) | isr_per_item
     isr_k: int = 0  # K of both ISR forms (0 = retrieval.k); generation always follows the top-1 melody
     isr_seeds: list[int] = field(default_factory=lambda: [0])  # UNet training seeds ρ is measured on (one ρ each)
+    isr_caption_seeds: list[int] = field(default_factory=list)  # sampling seeds of the claim per caption ([]: not run)
     # small data
     fractions: list[float] = field(default_factory=lambda: [0.25, 0.5, 1.0])  # of the training split, nested
     fraction_steps: int = 400  # UNet training steps of every run of the experiment (the text baseline's too)

@@ -36,7 +36,7 @@ from mmgen_core.evaluation.intervals import Effect, run_level_interval
 from mmgen_core.reproduction.claims import ISR_CLAIM, ClaimsConfig, empty_row, _row
 from mmgen_core.reproduction.table1 import ResultsConfig
 from mmgen_core.retrieval.index import IndexConfig, RetrievalError, SearchResult, VectorDB
-from mmgen_core.retrieval.isr import claims_grid, intersection_rate, per_item_isr, recall_at_k
+from mmgen_core.retrieval.isr import claims_grid, per_item_isr, query_intersections, recall_at_k
 from mmgen_core.retrieval.stage import retrieve
 from mmgen_core.stages import Stages
 
@@ -110,6 +110,7 @@ class IsrGrid:
     queries: np.ndarray  # (clips, d) the test captions' text embeddings
     skipped: list[str]
     k: int
+    overlaps: np.ndarray | None = None  # (configurations, clips) each caption's eq. 8 term |top-K(m) ∩ top-K(a)| / K
 
     @property
     def n_sets(self) -> int:
@@ -134,16 +135,17 @@ def grid_configs(cfg: ClaimsConfig, n_items: int, dim: int) -> tuple[list[IndexC
 
 def measure_grid(melody: np.ndarray, audio: np.ndarray, ids: Sequence[str], queries: np.ndarray,
                  configs: Sequence[IndexConfig], k: int,
-                 progress: bool = False) -> tuple[pd.DataFrame, np.ndarray, list[str]]:
-    """Per configuration: eq. 8 ISR between its melody and audio index with ``queries``, per-item ISR (audio i
-    finds melody i in its top-K, over the database), recall@K against Flat, and each query's top-1 row (an
-    approximate search that finds nothing is filled from an exact scan, as generation does). Configurations faiss
-    cannot build on these vectors are left out with the reason. Returns (table, rows, left out)."""
+                 progress: bool = False) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, list[str]]:
+    """Per configuration: eq. 8 ISR between its melody and audio index with ``queries`` (and each query's term of
+    it), per-item ISR (audio i finds melody i in its top-K, over the database), recall@K against Flat, and each
+    query's top-1 row (an approximate search that finds nothing is filled from an exact scan, as generation does).
+    Configurations faiss cannot build on these vectors are left out with the reason. Returns (table, rows, per-query
+    terms, left out)."""
     k = min(k, len(ids))
     exact = VectorDB.build(melody, ids, IndexConfig("flat"))
     exact_top = exact.search(queries, k)
     exact_rows = exact_top.indices[:, 0]
-    records, rows, skipped, sets = [], [], [], {}
+    records, rows, overlaps, skipped, sets = [], [], [], [], {}
     for config in tqdm(configs, desc="claims grid", disable=not progress):
         try:
             melody_db, audio_db = VectorDB.build(melody, ids, config), VectorDB.build(audio, ids, config)
@@ -152,17 +154,19 @@ def measure_grid(melody: np.ndarray, audio: np.ndarray, ids: Sequence[str], quer
             continue
         top = retrieve(melody_db, queries, 1).indices[:, 0]
         set_id = sets.setdefault(tuple(top), len(sets))
+        terms = query_intersections(melody_db, audio_db, queries, k)
         records.append({"config": melody_db.config.label, "kind": config.kind,
                         "params": json.dumps(melody_db.config.params(), sort_keys=True),
-                        "isr": intersection_rate(melody_db, audio_db, queries, k),
+                        "isr": float(terms.mean()),
                         "isr_per_item": per_item_isr(melody_db, audio, k),
                         "recall_at_k": recall_at_k(melody_db.search(queries, k), exact_top),
                         "items_retrieved": len(set(top)), "changed_vs_exact": int((top != exact_rows).sum()),
                         "retrieved_set": set_id})
         rows.append(top)
+        overlaps.append(terms)
     if not records:
         raise RetrievalError(f"no configuration of the grid could be built ({'; '.join(skipped)})")
-    return pd.DataFrame(records), np.stack(rows), skipped
+    return pd.DataFrame(records), np.stack(rows), np.stack(overlaps), skipped
 
 
 def isr_grid(stages: Stages, cfg: ClaimsConfig, progress: bool = True) -> IsrGrid:
@@ -180,8 +184,8 @@ def isr_grid(stages: Stages, cfg: ClaimsConfig, progress: bool = True) -> IsrGri
         queries = run.model.embed_text([it.caption for it in items]).float().cpu().numpy()
     configs, skipped = grid_configs(cfg, len(emb.ids), emb.melody.shape[1])
     k = cfg.isr_k or stages.retrieval_config.k
-    table, rows, failed = measure_grid(emb.melody, emb.audio, emb.ids, queries, configs, k, progress)
-    return IsrGrid(table, rows, items, queries, skipped + failed, min(k, len(emb.ids)))
+    table, rows, overlaps, failed = measure_grid(emb.melody, emb.audio, emb.ids, queries, configs, k, progress)
+    return IsrGrid(table, rows, items, queries, skipped + failed, min(k, len(emb.ids)), overlaps)
 
 
 @dataclass
@@ -217,46 +221,59 @@ def isr_generations(stages: Stages, grid: IsrGrid, mode: str, cfg: ClaimsConfig,
         raise ValueError(f"the ISR experiment generates with a retrieved melody: mode mmgen or mmgen+roll, not {mode!r}")
     cache = cache if cache is not None else GenerationCache()
     made0, reused0 = cache.made, cache.reused
-    items = grid.items
-    h = stages.harness(items, eval_cfg)
-    base = stages.melody_db
+    h = stages.harness(grid.items, eval_cfg)
+    gen = PinnedGenerator(stages, mode, grid.items, results, cache)
     first = grid.table.drop_duplicates("retrieved_set").index  # one configuration per distinct set
-    retrieved = {IsrRun.system(int(grid.table.loc[i, "retrieved_set"])): [base.ids[int(r)] for r in grid.rows[i]]
+    retrieved = {IsrRun.system(int(grid.table.loc[i, "retrieved_set"])): [gen.base.ids[int(r)] for r in grid.rows[i]]
                  for i in first}
-    row_of = {item_id: r for r, item_id in enumerate(base.ids)}
-    sampling = json.dumps([results.label(), dataclasses.asdict(stages.generation_config)], default=str)
-    pipes: dict[int, object] = {}
-
-    def pipe_of(t: int):
-        if t not in pipes:
-            pipes.clear()
-            st = stages.with_unet_seed(t)
-            pipes[t] = st.pipeline_of(st.unet(mode)[0], replace(st.generation_config, mode=mode))
-        return pipes[t]
 
     def key(system: str, t: int, k: int) -> str:
-        return json.dumps([stages.with_unet_seed(t).unet_folder(mode).name, retrieved[system], k, sampling])
+        return json.dumps([gen.unet_name(t), retrieved[system], k, gen.sampling])
 
-    def generate(system: str, t: int, k: int):
-        pipe = pipe_of(t)
+    h.collect([(s, t, k) for t in cfg.isr_seeds for s in retrieved for k in cfg.seeds], key,
+              lambda system, t, k: (gen.clips(t, k, list(enumerate(retrieved[system]))), None), f"ISR grid, {mode}")
+    return IsrRun(mode, grid, h, cache.made - made0, cache.reused - reused0, len(cfg.seeds))
 
+
+class PinnedGenerator:
+    """One mode's clips, each test caption with a given melody (a :class:`PinnedRetrieval` of the melody database),
+    made once per (training seed, clip, melody, sampling seed) through a shared :class:`GenerationCache`, with the
+    clip's own noise (:func:`clip_seed`): two configurations differ only where their melodies do."""
+
+    def __init__(self, stages: Stages, mode: str, items: Sequence[Item], results: ResultsConfig,
+                 cache: GenerationCache):
+        self.stages, self.mode, self.items, self.results, self.cache = stages, mode, list(items), results, cache
+        self.base = stages.melody_db
+        self.row_of = {item_id: r for r, item_id in enumerate(self.base.ids)}
+        self.sampling = json.dumps([results.label(), dataclasses.asdict(stages.generation_config)], default=str)
+        self._pipes: dict[int, object] = {}
+
+    def unet_name(self, t: int) -> str:
+        """The artifact folder of training seed ``t``'s UNet: what the generations' cache keys name."""
+        return self.stages.with_unet_seed(t).unet_folder(self.mode).name
+
+    def _pipe(self, t: int):
+        if t not in self._pipes:
+            self._pipes.clear()  # one UNet in memory at a time
+            st = self.stages.with_unet_seed(t)
+            self._pipes[t] = st.pipeline_of(st.unet(self.mode)[0], replace(st.generation_config, mode=self.mode))
+        return self._pipes[t]
+
+    def clips(self, t: int, k: int, pairs: Sequence[tuple[int, str]]) -> list[np.ndarray]:
+        """The clip of each (test clip index, melody item id) of ``pairs``, training seed ``t``, sampling seed ``k``."""
         def make(keys: list[tuple]) -> list[np.ndarray]:  # keys: (mode, training seed, clip, item, sampling seed)
-            wavs = []
+            pipe, wavs = self._pipe(t), []
             for _, _, c, item_id, _ in keys:
-                pipe.melody_db = PinnedRetrieval(base, [row_of[item_id]])
+                pipe.melody_db = PinnedRetrieval(self.base, [self.row_of[item_id]])
                 try:
-                    gen = pipe([items[c].caption], seed=clip_seed(items[c].id, k), sampler=results.sampler,
-                               steps=results.steps, clip_x0=results.clip_x0, candidates=1, progress=False)
+                    gen = pipe([self.items[c].caption], seed=clip_seed(self.items[c].id, k), sampler=self.results.sampler,
+                               steps=self.results.steps, clip_x0=self.results.clip_x0, candidates=1, progress=False)
                 finally:
-                    pipe.melody_db = base
+                    pipe.melody_db = self.base
                 wavs.append(gen.waveforms[0])
             return wavs
 
-        return cache.get([(mode, t, c, item_id, k) for c, item_id in enumerate(retrieved[system])], make), None
-
-    h.collect([(s, t, k) for t in cfg.isr_seeds for s in retrieved for k in cfg.seeds], key, generate,
-              f"ISR grid, {mode}")
-    return IsrRun(mode, grid, h, cache.made - made0, cache.reused - reused0, len(cfg.seeds))
+        return self.cache.get([(self.mode, t, int(c), item_id, k) for c, item_id in pairs], make)
 
 
 def rank_correlation(x: Sequence[float], y: Sequence[float]) -> tuple[float, float]:
@@ -329,13 +346,16 @@ def isr_effects(runs: dict[str, IsrRun], by: str = "isr", margin: float = float(
     return pd.DataFrame(rows)
 
 
-def isr_claim_row(runs: dict[str, IsrRun], mode: str = "mmgen", by: str = "isr", margin: float = float("nan")) -> dict:
+def isr_claim_row(runs: dict[str, IsrRun], mode: str = "mmgen", by: str = "isr", margin: float = float("nan"),
+                  per_caption: dict[str, CaptionRun] | None = None, reach: str = "") -> dict:
     """The claims-table row: ρ(ISR, −FAD∞) of ``mode`` (the paper's MMGen) with its outcome (``margin``: the ρ inside
-    which there is no association worth the name); ρ with KID, chroma and text–audio and the other modes'
-    ρ(ISR, −FAD∞) as exploratory evidence; the grid in words."""
+    which there is no association worth the name); ρ with KID, chroma and text–audio, the other modes'
+    ρ(ISR, −FAD∞) and the per-caption ρ of ``mode`` (:func:`per_caption_effect`) as exploratory evidence; the grid in
+    words, and ``reach``: whether the counterfactual finds that the melody moves the music at all
+    (:func:`~mmgen_core.reporting.melody.reach_note`)."""
     run = runs[mode]
     note = (f"{run.grid.describe()}; {run.made} generations made and {run.reused} reused by configurations "
-            f"retrieving the same melody (notebook 09)")
+            f"retrieving the same melody (notebook 09)" + (f"; {reach}" if reach else ""))
     head = isr_effect_of(run, "fad_inf", by, margin)
     if head is None:
         return empty_row(ISR_CLAIM, f"not measurable: fewer than {MIN_POINTS} distinct (ISR, generation) points "
@@ -343,4 +363,133 @@ def isr_claim_row(runs: dict[str, IsrRun], mode: str = "mmgen", by: str = "isr",
     support = [e for e in (isr_effect_of(run, m, by) for m in ISR_METRICS[1:]) if e is not None]
     support += [e for other, r in runs.items() if other != mode
                 for e in [isr_effect_of(r, "fad_inf", by)] if e is not None]
+    if per_caption and mode in per_caption:
+        support += [e for e in (per_caption_effect(per_caption[mode], m) for m in CAPTION_METRICS) if e is not None]
     return _row(ISR_CLAIM, [head, *support], note)
+
+
+# ----------------------------------------------------------------------------- the claim per caption
+
+CAPTION_METRICS = ("emb_dist", "text_audio", "chroma_target")  # per clip: set distances have no per-caption value
+CAPTION_SYSTEM = "caption pairs"
+
+
+def caption_pairs(grid: IsrGrid) -> pd.DataFrame:
+    """One row per (test caption, melody some configuration retrieves for it) for every caption whose top-1 melody
+    differs between exact search (the grid's Flat configuration) and some other configuration: the clip, the
+    melody's database row, whether exact search retrieves it, its intersection (eq. 8's term for this caption,
+    averaged over the configurations retrieving this melody for it) and those configurations."""
+    if grid.overlaps is None:
+        raise ValueError("the grid carries no per-query intersections; measure it with isr_grid / measure_grid")
+    flat = np.flatnonzero(grid.table["kind"].to_numpy() == "flat")
+    if not len(flat):
+        raise ValueError("the per-caption comparison needs exact search (a flat configuration) in the grid")
+    rows = []
+    for c, item in enumerate(grid.items):
+        by_melody: dict[int, list[int]] = {}
+        for i, r in enumerate(grid.rows[:, c]):
+            by_melody.setdefault(int(r), []).append(i)
+        if len(by_melody) < 2:
+            continue
+        exact = int(grid.rows[flat[0], c])
+        rows += [{"clip": c, "clip_id": item.id, "melody_row": r, "exact": r == exact,
+                  "intersection": float(grid.overlaps[configs, c].mean()),
+                  "configs": ", ".join(grid.table["config"].iloc[configs])} for r, configs in by_melody.items()]
+    return pd.DataFrame(rows, columns=["clip", "clip_id", "melody_row", "exact", "intersection", "configs"])
+
+
+@dataclass
+class CaptionRun:
+    """The claim per caption for one mode: every (caption, melody) pair of :func:`caption_pairs` generated with the
+    caption's own noise, per UNet training seed and sampling seed, as one harness system whose clips are the pairs."""
+    mode: str
+    pairs: pd.DataFrame
+    harness: Measurements | None  # None when no caption's top-1 differs
+    seeds: list[int]  # sampling seeds
+
+    def values(self, metric: str) -> np.ndarray:
+        """``(T, pairs)``: each pair's ``metric`` per training run, averaged over the sampling seeds."""
+        h = self.harness
+        return np.array([[np.mean([h.sets[CAPTION_SYSTEM, t, k].clips[j].values[metric] for k in self.seeds])
+                          for j in range(len(self.pairs))] for t in h.train_seeds(CAPTION_SYSTEM)])
+
+    def deltas(self, metric: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per approximate pair: its caption, Δ intersection and, per training run, Δ ``metric`` (``(T, pairs)``),
+        each minus its caption's exact melody's, the metric signed so that positive is better."""
+        p = self.pairs.reset_index(drop=True)
+        exact_of = {c: j for j, (c, e) in enumerate(zip(p["clip"], p["exact"])) if e}
+        other = [j for j in range(len(p)) if not p.at[j, "exact"]]
+        ref = [exact_of[p.at[j, "clip"]] for j in other]
+        q = (-1.0 if lower_is_better(metric) else 1.0) * self.values(metric)
+        return (p.loc[other, "clip"].to_numpy(), p.loc[other, "intersection"].to_numpy()
+                - p.loc[ref, "intersection"].to_numpy(), q[:, other] - q[:, ref])
+
+    def deltas_table(self) -> pd.DataFrame:
+        """One row per approximate pair: caption, configurations, Δ intersection and each metric's Δ (mean over
+        training runs; positive = better than the caption's exact melody)."""
+        if self.harness is None:
+            return pd.DataFrame(columns=["mode", "clip", "configs", "d_intersection"])
+        p = self.pairs[~self.pairs["exact"]]
+        out = pd.DataFrame({"mode": self.mode, "clip": p["clip_id"].to_numpy(), "configs": p["configs"].to_numpy()})
+        for m in CAPTION_METRICS:
+            _, dx, dq = self.deltas(m)
+            out["d_intersection"], out[f"d_{m}"] = dx, dq.mean(axis=0)
+        return out
+
+    def n_text(self) -> str:
+        approx = int((~self.pairs["exact"]).sum())
+        runs = len(self.harness.train_seeds(CAPTION_SYSTEM)) if self.harness else 0
+        return (f"{approx} (caption, approximate melody) pairs of {self.pairs['clip'].nunique()} captions × "
+                f"{len(self.seeds)} sampling seed{'s' * (len(self.seeds) > 1)} × {runs} training seed{'s' * (runs > 1)}")
+
+
+def isr_per_caption(stages: Stages, grid: IsrGrid, mode: str, cfg: ClaimsConfig, results: ResultsConfig,
+                    eval_cfg: EvaluationConfig, cache: GenerationCache | None = None) -> CaptionRun:
+    """Generate every pair of :func:`caption_pairs` for each UNet training seed of ``claims.isr_seeds`` and sampling
+    seed of ``claims.isr_caption_seeds`` (clips shared with :func:`isr_generations` through ``cache``), and measure
+    them per clip through the harness (cached on disk); nothing when fewer than :data:`MIN_POINTS` approximate pairs
+    could be ranked."""
+    pairs = caption_pairs(grid)
+    seeds = list(cfg.isr_caption_seeds)
+    if int((~pairs["exact"]).sum()) < MIN_POINTS or not seeds:  # nothing to rank: nothing generated
+        return CaptionRun(mode, pairs, None, seeds)
+    h = stages.harness([grid.items[c] for c in pairs["clip"]], eval_cfg)
+    gen = PinnedGenerator(stages, mode, grid.items, results, cache if cache is not None else GenerationCache())
+    wanted = [(int(c), gen.base.ids[int(r)]) for c, r in zip(pairs["clip"], pairs["melody_row"])]
+
+    def key(system: str, t: int, k: int) -> str:
+        return json.dumps(["per caption", gen.unet_name(t), wanted, k, gen.sampling])
+
+    h.collect([(CAPTION_SYSTEM, t, k) for t in cfg.isr_seeds for k in seeds], key,
+              lambda system, t, k: (gen.clips(t, k, wanted), None), f"ISR per caption, {mode}")
+    return CaptionRun(mode, pairs, h, seeds)
+
+
+def per_caption_effect(run: CaptionRun, metric: str = "emb_dist") -> Effect | None:
+    """Spearman ρ, over the approximate (caption, melody) pairs, of Δ intersection against Δ quality (each minus the
+    caption's exact melody's; quality signed so that higher is better): positive = where an approximate index
+    retrieves a melody with a higher intersection than exact search's for that caption, the music is better too.
+    One ρ per training run and one without each caption in turn give the interval (docs/method.md §2.7); None with
+    fewer than :data:`MIN_POINTS` pairs or nothing to rank."""
+    if run.harness is None or int((~run.pairs["exact"]).sum()) < MIN_POINTS:
+        return None
+    clips, dx, dq = run.deltas(metric)
+    keep = [np.ones(len(clips), bool)] + [clips != c for c in sorted(set(clips))]
+    rho = np.array([[rank_correlation(dx[m], dq[t, m])[0] for m in keep] for t in range(len(dq))])
+    if np.isnan(rho[:, 0]).all():
+        return None
+    est, low, high, _ = run_level_interval(np.nan_to_num(rho, nan=0.0), run.harness.cfg.confidence)
+    name = f"Spearman ρ(Δ intersection, Δ{'−' if lower_is_better(metric) else ''}{metric}) per caption, {run.mode}"
+    return Effect(name, est, max(-1.0, low), min(1.0, high), run.n_text(), runs=len(dq))
+
+
+def per_caption_effects(runs: dict[str, CaptionRun]) -> pd.DataFrame:
+    """Every mode's per-caption ρ for each of :data:`CAPTION_METRICS` with its interval (exploratory: no outcome)."""
+    rows = []
+    for mode, run in runs.items():
+        for m in CAPTION_METRICS:
+            e = per_caption_effect(run, m)
+            rows.append({"mode": mode, "metric": m, "effect": e.name if e else "",
+                         "estimate": e.estimate if e else np.nan, "low": e.low if e else np.nan,
+                         "high": e.high if e else np.nan, "n": run.n_text(), "verdict": "exploratory"})
+    return pd.DataFrame(rows)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass, field
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -23,6 +24,7 @@ from mmgen_core.data.manifest import melody_text
 from mmgen_core.evaluation.evaluate import EvaluationConfig
 from mmgen_core.evaluation.harness import SET_DIAGNOSTICS, Margins, Measurements
 from mmgen_core.evaluation.intervals import Effect, sequential_confidence
+from mmgen_core.reproduction.claims import GENERATION_CLAIM, _row
 from mmgen_core.stages import Stages
 
 # system → (UNet conditioning mode, where its melody comes from)
@@ -48,6 +50,7 @@ class ResultsConfig:
     seeds: list[int] = field(default_factory=lambda: [0, 1])  # sampling seeds
     unet_seeds: list[int] = field(default_factory=lambda: [0])  # UNet training seeds (the profile's seed is built)
     aligner_seeds: list[int] = field(default_factory=lambda: [0, 1, 2])  # training seeds of the Table 2 aligners
+    aligner_folds: int = 0  # the alignment claim k-fold over every clip (k ≥ 2), or on the test split (0)
     max_unet_seeds: int = 0  # sequential: add UNet training seeds until the generation claim decides, up to this many
     sampler: str = "dpm"
     steps: int = 20
@@ -63,6 +66,9 @@ class ResultsConfig:
     def __post_init__(self) -> None:
         if not self.seeds or not self.unet_seeds or not self.aligner_seeds:
             raise ValueError("results: seeds, unet_seeds and aligner_seeds each need at least one seed")
+        if self.aligner_folds == 1 or self.aligner_folds < 0:
+            raise ValueError(f"results.aligner_folds must be 0 (the dataset's test split) or k ≥ 2, not "
+                             f"{self.aligner_folds}")
         if self.max_unet_seeds and self.max_unet_seeds < len(self.unet_seeds):
             raise ValueError(f"results.max_unet_seeds ({self.max_unet_seeds}) is below the {len(self.unet_seeds)} "
                              "unet_seeds it starts from; set it to 0 (no sequential seeds) or more")
@@ -91,8 +97,9 @@ def scope_note(cfg: ResultsConfig) -> str:
     if cfg.max_unet_seeds > t:
         text += (f" Sequential: training seeds are added one at a time up to {cfg.max_unet_seeds} until the generation "
                  f"claim is not inconclusive; each look at {sequential_confidence(0.95, cfg.looks):.2%} confidence.")
-    text += (f" Alignment intervals cover test clips and {a} aligner training seeds per model." if a > 1 else
-             " Alignment intervals cover test clips but NOT aligner training seeds (one aligner per model here).")
+    clips = f"all clips ({cfg.aligner_folds}-fold)" if cfg.aligner_folds else "test clips"
+    text += (f" Alignment intervals cover {clips} and {a} aligner training seeds per model." if a > 1 else
+             f" Alignment intervals cover {clips} but NOT aligner training seeds (one aligner per model here).")
     if t == 1 or a == 1:
         text += " `make evidence` trains several UNets per system and aligners per model."
     return text
@@ -133,15 +140,21 @@ def generation_effects(run: Table1Run, margins: Margins, better: str = MMGEN, wo
     return [head, *(h.effect(better, worse, m) for m in SUPPORT)]
 
 
-def table1_runs(stages: Stages, cfg: ResultsConfig, eval_cfg: EvaluationConfig, margins: Margins) -> Table1Run:
-    """Generate every test caption with every system, UNet training seed and sampling seed and measure each set
-    through the harness (cached: a rerun generates only what is new); with ``results.max_unet_seeds``, add one
-    training seed at a time while the generation claim is inconclusive. The decoder ceiling once (no seed)."""
+def table1_runs(stages: Stages, cfg: ResultsConfig, eval_cfg: EvaluationConfig, margins: Margins,
+                systems: Sequence[str] | None = None) -> Table1Run:
+    """Generate every test caption with every system (``systems``: a part of ``cfg.systems``), UNet training seed
+    and sampling seed and measure each set through the harness (cached: a rerun generates only what is new); with
+    ``results.max_unet_seeds``, add one training seed at a time while the generation claim is inconclusive. The
+    decoder ceiling once (no seed)."""
+    systems = list(cfg.systems if systems is None else systems)
+    unknown = sorted(set(systems) - set(SYSTEMS))
+    if unknown:
+        raise ValueError(f"unknown Table 1 systems {unknown}; choose among {list(SYSTEMS)}")
     items = eval_items(stages.dataset, cfg)
     h = stages.harness(items, eval_cfg, note_f1=True)
     ev = h.evalset
     oracle_tokens = [melody_text(it) for it in items]  # r from the clip's Basic Pitch tokens, as in training
-    modes = sorted({m for m, _ in SYSTEMS.values()})
+    modes = sorted({SYSTEMS[s][0] for s in systems})
     sampling = json.dumps([cfg.label(), cfg.candidates, dataclasses.asdict(stages.generation_config)], default=str)
     pipes: dict[int, dict] = {}
 
@@ -169,7 +182,7 @@ def table1_runs(stages: Stages, cfg: ResultsConfig, eval_cfg: EvaluationConfig, 
     confidence = sequential_confidence(eval_cfg.confidence, cfg.looks)
     while True:
         stages.train_unets(modes, seeds=seeds)  # the missing training seeds' UNets, side by side on a CPU
-        h.collect([(s, t, k) for t in seeds for s in cfg.systems for k in cfg.seeds], key, generate, "Table 1")
+        h.collect([(s, t, k) for t in seeds for s in systems for k in cfg.seeds], key, generate, "Table 1")
         run = Table1Run(h, list(seeds), confidence)
         if len(seeds) >= max(cfg.max_unet_seeds, len(cfg.unet_seeds)) or \
                 generation_effects(run, margins)[0].verdict != "inconclusive":
@@ -177,6 +190,25 @@ def table1_runs(stages: Stages, cfg: ResultsConfig, eval_cfg: EvaluationConfig, 
         seeds.append(max(seeds) + 1)
     h.collect([(CEILING, 0, 0)], key, generate, "decoder ceiling")
     return run
+
+
+def caption_set_claim(stages: Stages, captions: str, cfg: ResultsConfig, eval_cfg: EvaluationConfig,
+                      margins: Margins, unet_seeds: Sequence[int]) -> dict:
+    """The generation claim measured again on the same clips under another caption set (``data.captions``, e.g.
+    MusicCaps-like ``sound`` captions that rarely name the key, where a melody could add what the text leaves out):
+    text-only vs MMGen on every test caption, UNet training seeds ``unet_seeds``, Table 1's sampling; a claims row of
+    its own, by the same rule and margin (docs/method.md §2.9)."""
+    on = stages.with_captions(captions)
+    run = table1_runs(on, dataclasses.replace(cfg, unet_seeds=list(unet_seeds), max_unet_seeds=0), eval_cfg, margins,
+                      systems=[BASELINE, MMGEN])
+    return _row(caption_claim(captions), generation_effects(run, margins),
+                f"the same test clips under {captions} captions (data.captions: {captions}): dataset captions, "
+                f"aligner, melody database and UNets of their own; {cfg.label()} sampling (notebook 09)")
+
+
+def caption_claim(captions: str) -> str:
+    """The generation claim's name under another caption set."""
+    return f"{GENERATION_CLAIM} [{captions} captions]"
 
 
 def intervals(run: Table1Run) -> pd.DataFrame:

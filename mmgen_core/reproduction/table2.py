@@ -1,10 +1,12 @@
 """Table 2 (cross-modal retrieval) in the paper's layout, our runs beside the paper's MusicCaps numbers."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 import pandas as pd
+from tqdm.auto import tqdm
 
 from mmgen_core.alignment.metrics import DIRECTIONS, RECALL_AT, chance_recall, ranks_from_similarity
 from mmgen_core.alignment.stage import AlignmentRun
@@ -12,6 +14,7 @@ from mmgen_core.evaluation.intervals import Effect, leave_one_out, run_level_int
 from mmgen_core.reproduction.paper import PAPER_TABLE2
 
 METRICS = tuple(f"R@{k}" for k in RECALL_AT) + ("mAP@10",)
+CLAIM_METRICS = ("R@1", "mAP@10")  # per clip: the alignment claim's measure, then its exploratory one
 PAPER_DATA, PAPER_HARDWARE = "MusicCaps (paper)", "GPU (paper)"
 CLAIM_ALIGNERS = ("bimodal", "trimodal-select-at")  # two-modal, tri-modal: both chosen by A↔T validation mAP@10
 TOWER_NAMES = {"official": "official melody tower (zero-padded mean)", "mean": "masked-mean melody tower",
@@ -76,43 +79,93 @@ def per_clip_retrieval(run: AlignmentRun, metric: str = "R@1") -> np.ndarray:
     return (terms[0] + terms[1]) / 2
 
 
-def _per_clip(runs: Sequence[AlignmentRun], metric: str) -> np.ndarray:
-    """(training seeds, 1, test clips) per-clip retrieval values of one model's runs."""
-    return np.stack([per_clip_retrieval(r, metric) for r in runs])[:, None, :]
+@dataclass
+class ModelRuns:
+    """One model's audio↔text retrieval per training seed: each test clip's R@1 hit and mAP@10 term (mean of A2T
+    and T2A), on the dataset's test split or, k-fold, on every clip (each fold's test clips, concatenated: every clip
+    is a test clip of one fold, scored by the runs that did not train on it)."""
+    label: str
+    per_clip: dict[str, np.ndarray]  # metric → (training seeds, 1, clips)
+    folds: int = 0  # 0: the dataset's own split
+
+    @classmethod
+    def of(cls, runs: Sequence[AlignmentRun | Sequence[AlignmentRun]], folds: int = 0) -> "ModelRuns":
+        """From each training seed's run, or each seed's runs of every fold (in fold order)."""
+        seeds = [list(r) if isinstance(r, (list, tuple)) else [r] for r in runs]
+        return cls(variant_label(seeds[0][0]), _stacked([[_scores(r) for r in group] for group in seeds]), folds)
+
+    @property
+    def n(self) -> str:
+        x = self.per_clip["R@1"]
+        where = f"{x.shape[2]} clips ({self.folds}-fold: each a test clip once)" if self.folds else \
+            f"{x.shape[2]} test clips"
+        return f"{where} × {len(x)} training seed{'s' * (len(x) > 1)}"
 
 
-def _n(x: np.ndarray) -> str:
-    return f"{x.shape[2]} test clips × {len(x)} training seed{'s' * (len(x) > 1)}"
+def _scores(run: AlignmentRun) -> dict[str, np.ndarray]:
+    return {m: per_clip_retrieval(run, m) for m in CLAIM_METRICS}
 
 
-def alignment_effect(two_modal: Sequence[AlignmentRun], tri_modal: Sequence[AlignmentRun], metric: str = "R@1",
-                     margin: float = float("nan"), confidence: float = 0.95) -> Effect:
+def _stacked(seeds: list[list[dict[str, np.ndarray]]]) -> dict[str, np.ndarray]:
+    """metric → (training seeds, 1, clips): each seed's per-clip scores, its folds' concatenated in order."""
+    return {m: np.stack([np.concatenate([fold[m] for fold in folds]) for folds in seeds])[:, None]
+            for m in CLAIM_METRICS}
+
+
+def _model_runs(runs: ModelRuns | Sequence[AlignmentRun]) -> ModelRuns:
+    return runs if isinstance(runs, ModelRuns) else ModelRuns.of(runs)
+
+
+def claim_aligners(stages, seeds: Sequence[int], folds: int = 0,
+                   variants: Sequence[str] = CLAIM_ALIGNERS) -> dict[str, ModelRuns]:
+    """The alignment claim's models (:data:`CLAIM_ALIGNERS`), one run per training seed: on the dataset's split
+    (``folds`` 0), or ``folds``-fold over every clip (:meth:`~mmgen_core.stages.Stages.with_fold`; each fold's
+    aligners trained, or loaded, scored on its test clips and let go before the next fold)."""
+    if not folds:
+        return {v: ModelRuns.of([stages.alignment(v, seed=s) for s in seeds]) for v in variants}
+    per_clip: dict[str, list[list[dict[str, np.ndarray]]]] = {v: [[] for _ in seeds] for v in variants}
+    labels = {}
+    with tqdm(total=folds * len(variants) * len(seeds), desc=f"alignment claim: {folds}-fold aligners",
+              disable=not stages.progress) as bar:
+        for i in range(folds):
+            view = stages.with_fold(i, folds)
+            for v in variants:
+                for j, s in enumerate(seeds):
+                    run = view.alignment(v, seed=s)
+                    labels[v] = variant_label(run)
+                    per_clip[v][j].append(_scores(run))
+                    bar.update()
+    return {v: ModelRuns(labels[v], _stacked(per_clip[v]), folds) for v in variants}
+
+
+def alignment_effect(two_modal: ModelRuns | Sequence[AlignmentRun], tri_modal: ModelRuns | Sequence[AlignmentRun],
+                     metric: str = "R@1", margin: float = float("nan"), confidence: float = 0.95) -> Effect:
     """Tri-modal minus two-modal audio↔text retrieval (mean of A2T and T2A ``metric``), paired by aligner training
-    seed (run i of each model: the same seed) and by test clip, with its interval over training runs and clips
+    seed (run i of each model: the same seed) and by clip, with its interval over training runs and clips
     (:func:`~mmgen_core.evaluation.intervals.run_level_interval`)."""
-    a, b = _per_clip(tri_modal, metric), _per_clip(two_modal, metric)
+    tri, two = _model_runs(tri_modal), _model_runs(two_modal)
+    a, b = tri.per_clip[metric], two.per_clip[metric]
     if a.shape != b.shape:
         raise ValueError(f"the two models need the same training seeds and test clips, got {a.shape} vs {b.shape}")
     est, low, high, _ = run_level_interval(leave_one_out(a) - leave_one_out(b), confidence)
     return Effect(f"{metric}(tri-modal) − {metric}(two-modal), mean of A2T and T2A", est, low, high,
-                  f"{_n(a)} per model", margin, runs=len(a))
+                  f"{tri.n} per model", margin, runs=len(a))
 
 
-def retrieval_summary(runs: dict[str, Sequence[AlignmentRun]], confidence: float = 0.95) -> pd.DataFrame:
+def retrieval_summary(runs: dict[str, ModelRuns | Sequence[AlignmentRun]], confidence: float = 0.95) -> pd.DataFrame:
     """Per model: audio↔text R@1 and mAP@10 (mean of A2T and T2A) with 95% intervals over its training runs and
-    test clips."""
+    clips."""
     rows = []
-    for variant, group in runs.items():
-        row = {"model": variant_label(group[0])}
-        for metric in ("R@1", "mAP@10"):
-            x = _per_clip(group, metric)
-            est, low, high, _ = run_level_interval(leave_one_out(x), confidence)
+    for group in map(_model_runs, runs.values()):
+        row = {"model": group.label}
+        for metric in CLAIM_METRICS:
+            est, low, high, _ = run_level_interval(leave_one_out(group.per_clip[metric]), confidence)
             row[f"A↔T {metric}"] = f"{est:.3f} [{low:.3f}, {high:.3f}]"
-        rows.append({**row, "n": _n(x)})
+        rows.append({**row, "n": group.n})
     return pd.DataFrame(rows)
 
 
-def melody_effect(two_modal: Sequence[AlignmentRun], tri_modal: Sequence[AlignmentRun],
+def melody_effect(two_modal: ModelRuns | Sequence[AlignmentRun], tri_modal: ModelRuns | Sequence[AlignmentRun],
                   margin: float = float("nan")) -> str:
     """A computed sentence: did adding the melody tower change audio↔text retrieval on this data? By the
     repository's one outcome rule on the interval of the R@1 effect."""

@@ -45,10 +45,15 @@ def _check_same_items(db1: VectorDB, db2: VectorDB) -> None:
                              f"these hold {len(db1)} and {len(db2)} items with different ids")
 
 
+def query_intersections(db1: VectorDB, db2: VectorDB, queries: np.ndarray, k: int) -> np.ndarray:
+    """Eq. 8's term of each query: |top-K(db1) ∩ top-K(db2)| / K."""
+    _check_same_items(db1, db2)
+    return _overlaps(db1.search(queries, k), db2.search(queries, k), k)
+
+
 def intersection_rate(db1: VectorDB, db2: VectorDB, queries: np.ndarray, k: int) -> float:
     """Paper eq. 8: mean over queries of |top-K(db1) ∩ top-K(db2)| / K."""
-    _check_same_items(db1, db2)
-    return float(_overlaps(db1.search(queries, k), db2.search(queries, k), k).mean())
+    return float(query_intersections(db1, db2, queries, k).mean())
 
 
 def per_item_isr(db: VectorDB, queries: np.ndarray, k: int,
