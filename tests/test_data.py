@@ -10,8 +10,10 @@ from conftest import synth
 from mmgen_core.checkpoints import CheckpointError
 from mmgen_core.config import load_profile
 from mmgen_core.data import (
+    DataConfig,
     Item,
     Manifest,
+    assign_eval_split,
     assign_splits,
     build_from_records,
     read_folder,
@@ -103,6 +105,35 @@ def test_musiccaps_reader_cuts_full_tracks(tmp_path):
     assert len(man.items()) == 2
     assert any("not found" in r.reason for r in man.rejects())
     assert {it.meta["start_s"] for it in man.items()} == {30.0, 10.0}  # position in the original track
+
+
+def test_musiccaps_standard_split_takes_its_audioset_eval_clips_as_the_test_split(tmp_path, capsys):
+    """data.split=audioset_eval: the clips MusicCaps marks is_audioset_eval are the test split (what other MusicCaps
+    papers evaluate on), the others train/valid 8:1; the paper's seeded random split stays the default."""
+    with open(tmp_path / "mc.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["ytid", "start_s", "end_s", "aspect_list", "caption", "is_audioset_eval"])
+        for i in range(12):
+            ytid = f"clip{i:07d}"
+            write_wav(tmp_path / "audio" / f"{ytid}.wav", 2.0)
+            w.writerow([ytid, "0", "2", "[]", f"Tune {i}.", "True" if i % 4 == 0 else "False"])
+    recs = list(read_musiccaps(tmp_path / "mc.csv", tmp_path / "audio"))
+    assert [r.meta["audioset_eval"] for r in recs[:4]] == [True, False, False, False]
+    man = build_from_records(tmp_path / "ds", recs, 2.0, progress=False, eval_flag="audioset_eval")
+    split = {it.id: it.split for it in man.items()}
+    assert {k for k, v in split.items() if v == "test"} == {f"mc-clip{i:07d}" for i in (0, 4, 8)}
+    assert sorted(v for v in split.values() if v != "test") == ["train"] * 8 + ["valid"]
+    capped = build_from_records(tmp_path / "ds5", recs, 2.0, limit=5, progress=False, eval_flag="audioset_eval")
+    assert len(capped.items()) == 5 and "kept the first 5 clips of the source" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="audioset_eval uses MusicCaps"):
+        load_profile("smoke", {"data.split": "audioset_eval"}).section("data", DataConfig)
+    with pytest.raises(ValueError, match="data.split must be one of"):
+        DataConfig(split="official")
+    no_column = [Item(f"c{i}", "a.wav", ["x"], meta={}) for i in range(3)]
+    with pytest.raises(ValueError, match="lacks the column"):
+        assign_eval_split(no_column, "audioset_eval")
+    with pytest.raises(ValueError, match="some clips on each side"):
+        assign_eval_split([Item("c", "a.wav", ["x"], meta={"audioset_eval": True})], "audioset_eval")
 
 
 def test_musicbench_and_official_readers(tmp_path):

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 import torch
 
+from mmgen_core import cli
 from mmgen_core.audio import clip_frames, mels_of
 from mmgen_core.compute import FP32_EAGER
 from mmgen_core.config import load_profile
@@ -22,7 +23,8 @@ from mmgen_core.evaluation.speed import TRAINED_PARTS, bench_sampling, bench_tra
 from mmgen_core.notebooks import NOTEBOOK_DIR, notebook_paths, run_notebooks
 from mmgen_core.reporting import audio_durations, provenance
 from mmgen_core.reporting.summary import SUMMARY_FILE, render_summary
-from mmgen_core.reproduction.claims import GENERATION_CLAIM, MELODY_MARK
+from mmgen_core.reproduction.claims import GENERATION_CLAIM, ISR_CLAIM, MELODY_MARK, SMALL_DATA_CLAIM
+from mmgen_core.reproduction.table1 import caption_claim
 from mmgen_core.reproduction.melody_test import FOLLOWER, REAL
 from mmgen_core.stages import Stages
 
@@ -155,6 +157,7 @@ def check_tables(tables: Path) -> None:
 
     seeds = _table(tables, "table2_seeds")
     assert len(seeds) == 2 and seeds["n"].str.contains(f"{len(smoke['aligner_seeds'])} training seeds").all()
+    assert seeds["n"].str.contains(f"{smoke['aligner_folds']}-fold: each a test clip once").all()  # every clip scored
 
     claims = _table(tables, "claims")
     for col in ("claim", "evidence", "verdict", "n"):
@@ -195,6 +198,9 @@ def check_claims_tables(tables: Path) -> None:
     assert {"ivf", "pq", "hnsw"} <= set(grid["kind"]) and len(grid) >= 8  # every family fits the smoke data
     assert grid["retrieved_set"].nunique() >= 2  # configurations that retrieve different melodies
     assert grid["isr"].nunique() >= 2
+    per_caption = _table(tables, "09_isr_per_caption")  # the captions whose melody some configuration changes
+    assert set(per_caption["metric"]) == {"emb_dist", "text_audio", "chroma_target"}
+    assert set(per_caption["verdict"]) == {"exploratory"} and per_caption["n"].str.contains("× 2 sampling seeds").all()
 
     quality = _table(tables, "09_isr_quality")
     assert set(quality["mode"]) == set(smoke["isr_modes"]) and len(quality) == len(grid) * len(smoke["isr_modes"])
@@ -240,11 +246,13 @@ def check_claims_tables(tables: Path) -> None:
     assert MELODY_MARK in generation and "MMGen+roll:" in generation  # the claim cites the counterfactual
 
     rows = _table(tables, "claims_experiments")
-    assert len(rows) == 2 and rows["claim"].str.startswith(("A higher Intersection Rate", "Small data")).all()
+    assert list(rows["claim"]) == [caption_claim("sound"), ISR_CLAIM, SMALL_DATA_CLAIM]  # smoke: both caption sets
+    assert rows.set_index("claim").loc[caption_claim("sound"), "verdict"] == "inconclusive"  # one training run
     _rule(rows, "claims_experiments")
     merged = _table(tables, "claims").set_index("claim")
     for _, r in rows.iterrows():
         assert merged.loc[r["claim"], "evidence"] == r["evidence"]  # notebook 09's rows replaced the placeholders
+    assert "the counterfactual" in merged.loc[ISR_CLAIM, "evidence"]  # whether the melody moves the music at all
 
 
 @pytest.mark.slow
@@ -292,6 +300,29 @@ def test_all_notebooks_run_on_smoke(tmp_path, monkeypatch):
     assert pd.notna(rows.loc[isr, "estimate"]) or "not measurable" in rows.loc[isr, "evidence"]
     _rule(rows.reset_index(), "claims_experiments without small data")
     assert _table(out / "tables", "claims").set_index("claim").loc[small, "evidence"] == rows.loc[small, "evidence"]
+    check_cli_loop(tmp_path)
+
+
+def check_cli_loop(root: Path) -> None:
+    """The loop without a notebook, on the smoke artifacts the notebooks built: train (here: load) a stage,
+    evaluate a run's systems from the harness's cache into results/smoke/<run>/, export a pipeline and generate
+    from it; bad input answered with exit 2 and a message."""
+    from mmgen_core import cli
+
+    assert cli.main(["train", "unet", "--profile", "smoke", "--mode", "text"]) == 0  # built by notebook 06: loaded
+    assert cli.main(["train", "alignment", "--profile", "smoke", "--variant", "bimodal"]) == 0
+    assert cli.main(["evaluate", "--profile", "smoke", "--run", "cli", "--no-train",
+                     "--systems", "text only (AudioLDM-style),MMGen"]) == 0
+    t1 = _table(root / "results" / "smoke" / "cli" / "tables", "table1")
+    assert list(t1["system"]) == ["text only (AudioLDM-style)", "MMGen", "decoder ceiling (real clips → VAE → vocoder)"]
+    assert cli.main(["evaluate", "--profile", "smoke", "--no-train", "--systems", "MusicGen"]) == 2
+    assert cli.main(["export", str(root / "exported"), "--profile", "smoke", "--mode", "mmgen"]) == 0
+    assert cli.main(["export", str(root / "exported"), "--profile", "smoke"]) == 2  # not empty: nothing overwritten
+    assert cli.main(["generate", "--text", "a calm folk tune", "--pipeline", str(root / "exported"), "--steps", "2",
+                     "--out", str(root / "exported.wav")]) == 0 and (root / "exported.wav").exists()
+    with pytest.raises(SystemExit) as e:
+        cli.main(["train", "everything", "--profile", "smoke"])
+    assert e.value.code == 2
 
 
 def check_bench(stages: Stages) -> None:

@@ -43,6 +43,7 @@ from mmgen_core.pipeline.official import (
     official_alignment_config,
     read_checkpoint,
 )
+from mmgen_core.stages import Stages
 
 FIXTURES = Path(__file__).parent / "fixtures" / "official_checkpoints"
 _spec = importlib.util.spec_from_file_location("make_fixtures", FIXTURES / "make_fixtures.py")
@@ -243,7 +244,8 @@ def test_read_checkpoint_unwraps_and_refuses_pickled_objects(tmp_path):
     torch.save({"state_dict": {"a": torch.ones(2)}, "callback": np.random.default_rng(0)}, tmp_path / "pickled.ckpt")
     with pytest.raises(CheckpointError, match=r"pickled\.ckpt: not readable as a weights-only"):
         read_checkpoint(tmp_path / "pickled.ckpt")
-    with pytest.raises(CheckpointError, match="not the authors' MMGen release"):
+    with pytest.raises(CheckpointError, match=r"not the authors' MMGen release \(missing \['mg2-diffusion-checkpoint"
+                                              r"\.ckpt or mmgen-diffusion-checkpoint\.ckpt'"):
         OfficialRelease.find(tmp_path)
 
 
@@ -254,7 +256,7 @@ def test_release_folder_loads_and_generates(tmp_path, small_text_dir):
     folder = tmp_path / "release"
     folder.mkdir()
     clmp = {"module." + k: v for k, v in small_clmp_state().items()}  # as DistributedDataParallel saved it
-    torch.save({"state_dict": clmp}, folder / RELEASE_FILES["clmp"])
+    torch.save({"state_dict": clmp}, folder / RELEASE_FILES["clmp"][0])  # as published: mg2-clmp.pt
     profile = load_profile("smoke")
     s = profile.sections
     s["alignment"]["text_model"] = str(small_text_dir)
@@ -267,13 +269,14 @@ def test_release_folder_loads_and_generates(tmp_path, small_text_dir):
     ldm = small_ldm_state(film_dim=1024)  # [q, r]: two 512-d CLMP embeddings
     ldm["betas"] = DDPMScheduler(**noise_schedule(profile.section("diffusion", DiffusionConfig))).betas
     ldm["scale_factor"] = torch.tensor(0.5)
-    torch.save({"state_dict": ldm, "global_step": 1}, folder / RELEASE_FILES["ldm"])
+    torch.save({"state_dict": ldm, "global_step": 1}, folder / RELEASE_FILES["ldm"][1])  # the quick-start name
     vectors = np.random.default_rng(0).standard_normal((5, 512)).astype(np.float32)
-    np.save(folder / RELEASE_FILES["vectors"], vectors)
+    np.save(folder / RELEASE_FILES["vectors"][0], vectors)
     index = faiss.IndexFlatL2(512)
     index.add(vectors)
-    faiss.write_index(index, str(folder / RELEASE_FILES["index"]))
+    faiss.write_index(index, str(folder / RELEASE_FILES["index"][0]))
 
+    assert OfficialRelease.holds(folder) and OfficialRelease.find(folder).path("ldm").name == RELEASE_FILES["ldm"][1]
     pipe = MMGenPipeline.from_official(folder, profile, steps=2, candidates=1, sampler="ddim")
     assert (pipe.mode, pipe.embedder.cfg.melody_layout, pipe.decoder.scaling_factor) == ("mmgen", MELODY_LAYOUT, 0.5)
     assert pipe.embedder.audio.extractor.sampling_rate == 48000  # LAION's front end, not our 16 kHz log-mel
@@ -290,3 +293,7 @@ def test_release_folder_loads_and_generates(tmp_path, small_text_dir):
                    str(tmp_path / "profile.yaml"), "--set", f"generation.pretrained={folder}", "--steps", "2",
                    "--candidates", "1"])
     assert rc == 0 and out.stat().st_size > 1000
+    # a notebook's generation.pretrained=<release>: the stages hand back the converted release, as the CLI does
+    release = Stages(load_profile(str(tmp_path / "profile.yaml"), {"generation.pretrained": str(folder)}),
+                     train_missing=False).pipeline(steps=2)
+    assert release.mode == "mmgen" and release.embedder.cfg.melody_layout == MELODY_LAYOUT

@@ -1,17 +1,20 @@
 """MMGenPipeline and ``mmgen generate`` on smoke-sized random models and a synthetic manifest."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pretty_midi
 import pytest
+import soundfile as sf
 import torch
 from conftest import synth
 
 from mmgen_core.alignment import CLMP, AlignmentConfig
 from mmgen_core.audio import save_audio
 from mmgen_core.checkpoints import CheckpointError
-from mmgen_core.cli import generate_main
+from mmgen_core.cli import generate_main, output_paths
 from mmgen_core.data import Item, Manifest, item_notes, require_selection_split
 from mmgen_core.decoder import (
     Decoder,
@@ -23,7 +26,7 @@ from mmgen_core.decoder import (
 )
 from mmgen_core.diffusion import DiffusionConfig, build_unet, melody_features
 from mmgen_core.evaluation.melody_metrics import chroma_similarity
-from mmgen_core.melody import MelodyError, Note, notes_to_text, save_midi, text_to_notes
+from mmgen_core.melody import MelodyError, Note, load_midi, notes_to_text, save_midi, text_to_notes
 from mmgen_core.pipeline import (
     GenerationConfig,
     MMGenPipeline,
@@ -213,12 +216,28 @@ def test_bad_inputs_are_explained(pipe, tmp_path):
     (["--text", "a tune", "--out", "o.wav", "--melody", "empty.mid"], "empty.mid"),
     (["--text", "a tune", "--out", "o.wav", "--pipeline", "."], "--pipeline"),
     (["--text", "a", "--audio", "c.wav", "--out", "o.wav"], "--audio"),
+    (["--text", "a", "--prompts", "p.txt", "--out", "o.wav"], "--prompts"),
+    (["--prompts", "latin1.txt", "--out", "o.wav"], "latin1.txt, line 2: bytes that are not UTF-8"),
+    (["--prompts", "blank.csv", "--out", "o.wav"], "blank.csv, line 3: empty caption in column 'caption'"),
+    (["--prompts", "none.txt", "--out", "o.wav"], "none.txt: no captions"),
+    (["--text", "a tune", "--out", "o.wav", "--melody-track", "1"], "give one"),
+    (["--text", "a tune", "--out", "o.wav", "--melody", "two.mid", "--melody-track", "5"], "its tracks are 0: "),
+    (["--text", "a tune", "--out", "o.wav", "--melody", "two.mid", "--melody-start", "60"], "no notes after 60 s"),
+    (["--text", "a tune", "--out", "o.wav", "--melody", "two.mid", "--melody-start", "-1"], "--melody-start"),
+    (["--text", "a tune", "--out", "o.wav", "--n", "0"], "--n must be"),
+    (["--text", "a tune", "--out", "o.wav", "--save-melody", "m.wav"], "--save-melody"),
+    (["--text", "a tune", "--out", "o.wav", "--device", "tpu"], "--device tpu"),
 ])
 def test_cli_rejects_bad_input(args, message, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "notes.txt").write_text("C D E")
     (tmp_path / "c.wav").write_bytes(b"")
     pretty_midi.PrettyMIDI().write(str(tmp_path / "empty.mid"))
+    (tmp_path / "p.txt").write_text("a tune\n")
+    (tmp_path / "latin1.txt").write_bytes("a tune\ncaf\xe9 au lait\n".encode("latin-1"))
+    (tmp_path / "blank.csv").write_text("file,caption\na.wav,a tune\nb.wav,  \n")
+    (tmp_path / "none.txt").write_text("\n  \n")
+    save_midi(_melody(1) + [Note(40, 0.0, 0.5, instrument=1)], tmp_path / "two.mid")
     with pytest.raises(SystemExit) as exc:
         generate_main(args)
     assert exc.value.code == 2 and message in capsys.readouterr().err
@@ -230,6 +249,38 @@ def test_cli_generates_from_a_saved_pipeline(pipe, tmp_path, capsys):
     code = generate_main(["--text", "a flute tune", "--melody", str(tmp_path / "m.mid"), "--out",
                           str(tmp_path / "o.wav"), "--pipeline", str(tmp_path / "p"), "--steps", "2", "--seed", "3"])
     assert code == 0 and (tmp_path / "o.wav").exists() and "melody user" in capsys.readouterr().out
+
+
+def test_cli_generates_variations_of_every_prompt_following_one_track_and_saves_the_melodies(pipe, tmp_path, capsys,
+                                                                                             monkeypatch):
+    """A prompts file × --n variations: one numbered wav per clip, and with --save-melody the melody each followed
+    (here track 0 of a two-track file, from 0.15 s in); --seconds shorter than the melody says it was cut, and
+    without --seconds the music lasts as long as the melody."""
+    pipe.save_pretrained(tmp_path / "p")
+    tune = [Note(60 + i, 0.15 * i, 0.15 * i + 0.12) for i in range(10)]
+    save_midi(tune + [Note(40, 0.0, 1.5, instrument=1)], tmp_path / "m.mid")
+    (tmp_path / "prompts.csv").write_text("id,caption\n1,a flute tune\n2,\"a calm harp, slow\"\n")
+    common = ["--melody", str(tmp_path / "m.mid"), "--melody-track", "0", "--melody-start", "0.15",
+              "--pipeline", str(tmp_path / "p"), "--steps", "2"]
+    seeds, call = [], MMGenPipeline.__call__
+    monkeypatch.setattr(MMGenPipeline, "__call__", lambda self, *a, **kw: seeds.append(kw["seed"]) or call(self, *a, **kw))
+    code = generate_main(["--prompts", str(tmp_path / "prompts.csv"), "--n", "2", "--seed", "5", "--save-melody",
+                          str(tmp_path / "f.mid"), "--out", str(tmp_path / "o.wav"), "--seconds", "0.64", *common])
+    out = capsys.readouterr().out
+    assert code == 0 and out.count("melody user") == 4 and out.count("cut to its first 0.64 s of 1.32 s") == 4
+    wavs = sorted(x.name for x in tmp_path.glob("o_*.wav"))
+    assert wavs == ["o_000_0.wav", "o_000_1.wav", "o_001_0.wav", "o_001_1.wav"]
+    followed = load_midi(tmp_path / "f_001_1.mid")
+    assert [n.pitch for n in followed] == [61, 62, 63, 64, 65] and followed[0].start == 0.0  # track 0, from 0.15 s
+    assert seeds == [5, 6]  # variation v: seed + v, every caption at once
+    assert generate_main(["--text", "a flute tune", "--out", str(tmp_path / "long.wav"), *common]) == 0
+    assert abs(len(sf.read(tmp_path / "long.wav")[0]) / 16000 - 1.32) < 0.05  # as long as the melody followed
+
+
+def test_prompt_files_and_output_names():
+    assert output_paths("x/o.wav", 1, 1) == [[Path("x/o.wav")]]
+    assert output_paths("o.wav", 1, 2) == [[Path("o_0.wav"), Path("o_1.wav")]]
+    assert output_paths("m.mid", 2, 1) == [[Path("m_000_0.mid")], [Path("m_001_0.mid")]]
 
 
 def test_cli_on_a_fresh_checkout_fails_at_once_naming_what_to_run(tmp_path, monkeypatch, capsys):

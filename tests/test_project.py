@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from mmgen_core import cli
 from mmgen_core.config import PROFILES, SECTION_CLASSES, load_profile, parse_override, section_fields
 from mmgen_core.data import DataConfig
 from mmgen_core.notebooks import NOTEBOOK_DIR, notebook_paths
@@ -62,6 +63,85 @@ def test_any_field_of_a_section_s_dataclass_can_be_set(name):
         load_profile(name, {"data.pathh": "x"})
     for section in SECTION_CLASSES:
         assert section_fields(section) >= set(p.sections.get(section, {})), section  # every listed key is a field
+
+
+def test_a_profile_that_inherits_changes_only_what_it_says_and_shares_its_bases_artifacts(tmp_path):
+    """A researcher's ablation as a small YAML: `base: tiny` and the fields that differ. Its results go under its own
+    name; its artifacts are tiny's folder, so every stage whose key the overrides leave alone is reused."""
+    mine = tmp_path / "mel_roll.yaml"
+    mine.write_text("base: tiny\ndiffusion:\n  roll: mel\nalignment.epochs: 5\n")
+    p, tiny = load_profile(str(mine), root=tmp_path), load_profile("tiny", root=tmp_path)
+    assert p.name == "mel_roll" and p.artifacts == tiny.artifacts and p.results == tmp_path / "results" / "mel_roll"
+    assert p.sections["diffusion"]["roll"] == "mel" and p.sections["alignment"]["epochs"] == 5
+    assert {k: v for k, v in p.sections.items() if k not in ("diffusion", "alignment")} == \
+        {k: v for k, v in tiny.sections.items() if k not in ("diffusion", "alignment")}
+    assert p.with_overrides({"data.n_clips": 9}).artifacts == tiny.artifacts  # kept through further overrides
+    (tmp_path / "child.yaml").write_text("base: mel_roll.yaml\ndata: {n_clips: 12}\n")  # relative to the file
+    child = load_profile(str(tmp_path / "child.yaml"), {"vae.steps": 3}, root=tmp_path)
+    assert child.artifacts == tiny.artifacts and child.sections["diffusion"]["roll"] == "mel"
+    assert (child.sections["data"]["n_clips"], child.sections["vae"]["steps"]) == (12, 3)
+    (tmp_path / "typo.yaml").write_text("base: tiny\ndiffusion: {rol: mel}\n")
+    with pytest.raises(KeyError, match=r"typo.yaml.*unknown key 'rol'"):
+        load_profile(str(tmp_path / "typo.yaml"))
+    (tmp_path / "a.yaml").write_text("base: b.yaml\n")
+    (tmp_path / "b.yaml").write_text("base: a.yaml\n")
+    with pytest.raises(ValueError, match="circle"):
+        load_profile(str(tmp_path / "a.yaml"))
+    (tmp_path / "orphan.yaml").write_text("base: nowhere.yaml\n")
+    with pytest.raises(FileNotFoundError, match="nowhere.yaml"):
+        load_profile(str(tmp_path / "orphan.yaml"))
+
+
+def test_a_named_run_keeps_its_results_apart(capsys):
+    """`--run NAME` puts a run's results in results/<profile>/NAME/ (before make evidence's own folder); a name that
+    is not one folder is refused with exit 2 and the reason, before anything runs."""
+    assert cli._overrides(["data.n_clips=9"], "mel_roll") == {"data.n_clips": 9, "output.folder": "mel_roll"}
+    assert cli._overrides(["output.folder=evidence"], "mel_roll")["output.folder"] == "mel_roll/evidence"
+    assert cli._overrides(["output.folder=evidence"]) == {"output.folder": "evidence"}
+    p = load_profile("tiny", cli._overrides([], "mel_roll"))
+    assert p.results == p.root / "results" / "tiny" / "mel_roll" and p.artifacts == load_profile("tiny").artifacts
+    for bad in ("a/b", "../up", ".hidden", ""):
+        with pytest.raises(SystemExit) as e:
+            cli.main(["notebooks", "--profile", "smoke", "--run", bad])
+        assert e.value.code == 2 and "not a run name" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["notebooks", "--help"], ["generate", "--help"]])
+def test_help_is_plain_words(argv, capsys):
+    with pytest.raises(SystemExit) as e:
+        cli.main(argv)
+    out = capsys.readouterr().out
+    assert e.value.code == 0 and "usage: mmgen" in out and "``" not in out and ":func:" not in out
+
+
+def _fake(bin_dir: Path, name: str, body: str) -> None:
+    (bin_dir / name).write_text(f"#!/bin/sh\n{body}\n")
+    (bin_dir / name).chmod(0o755)
+
+
+def test_system_deps_on_a_mac_use_homebrew_and_name_what_to_install(tmp_path):
+    """macOS has no ldconfig or apt-get: the install step finds or installs FluidSynth with Homebrew and says what
+    to do where it cannot (here with a fake `uname`, and a fake `brew` that records what it was asked)."""
+    script = Path(__file__).parents[1] / "scripts" / "install_system_deps.sh"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    _fake(bin_dir, "uname", "echo Darwin")
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(tmp_path)}
+
+    def run(**extra):
+        return subprocess.run(["bash", str(script)], env={**env, **extra}, capture_output=True, text=True)
+
+    no_brew = run()
+    assert no_brew.returncode == 1 and "Homebrew" in no_brew.stderr and "brew install fluid-synth" in no_brew.stderr
+    _fake(bin_dir, "brew", f'echo "$@" >> {tmp_path}/brew.log; if [ "$1" = --prefix ]; then echo {tmp_path}/brew; fi')
+    no_font = run()
+    assert no_font.returncode == 1 and "MMGEN_SOUNDFONT" in no_font.stderr
+    assert "install fluid-synth" in (tmp_path / "brew.log").read_text()
+    font = tmp_path / "gm.sf2"
+    font.write_bytes(b"RIFF")
+    ok = run(MMGEN_SOUNDFONT=str(font))
+    assert ok.returncode == 0, ok.stderr
+    assert f"{tmp_path}/brew/lib" in ok.stdout
 
 
 def test_committed_notebooks_are_clean_and_parameterised():

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import ClassVar
 
 
@@ -14,7 +15,8 @@ class DataConfig:
     ``workers``: processes drafting music21 clips, which changes only the build's speed, not its bytes."""
 
     UNKEYED: ClassVar[tuple[str, ...]] = ("workers",)  # the dataset's key: same folder for any number of workers
-    KEYED_UNLESS: ClassVar[dict] = {"captions": "detailed", "caption_key_fraction": 0.1}  # datasets built before
+    KEYED_UNLESS: ClassVar[dict] = {"captions": "detailed", "caption_key_fraction": 0.1,  # datasets built before
+                                    "split": "random"}
 
     source: str = "music21"
     n_clips: int = 600  # 0 = all
@@ -32,13 +34,31 @@ class DataConfig:
     captions: str = "detailed"
     caption_key_fraction: float = 0.1
 
+    # how clips are split: ``random`` (seeded 8:1:1, clips of one work or recording together: the paper's), or
+    # ``audioset_eval`` (MusicCaps only: its is_audioset_eval clips are the test split, the rest 8:1 train/valid,
+    # as the MusicCaps papers evaluate)
+    split: str = "random"
+
     CAPTION_STYLES: ClassVar[tuple[str, ...]] = ("detailed", "sound")
+    SPLITS: ClassVar[tuple[str, ...]] = ("random", "audioset_eval")
+
+    def label(self) -> str:
+        """The data in words, for table notes: ``embedded music21 data``, ``folder my_music``, ``MusicCaps``."""
+        where = f" ({Path(self.path).name})" if self.path else ""
+        return {"music21": "embedded music21 data", "folder": f"folder {Path(self.path or '').name}".strip(),
+                "musiccaps": f"MusicCaps{where}", "musicbench": f"MusicBench{where}",
+                "official": f"the authors' split{where}"}[self.source]
 
     def __post_init__(self) -> None:
         if self.captions not in self.CAPTION_STYLES:
             raise ValueError(f"data.captions must be one of {self.CAPTION_STYLES}, not {self.captions!r}")
         if not 0.0 <= self.caption_key_fraction <= 1.0:
             raise ValueError(f"data.caption_key_fraction must lie in [0, 1], not {self.caption_key_fraction}")
+        if self.split not in self.SPLITS:
+            raise ValueError(f"data.split must be one of {self.SPLITS}, not {self.split!r}")
+        if self.split == "audioset_eval" and self.source != "musiccaps":
+            raise ValueError(f"data.split=audioset_eval uses MusicCaps' is_audioset_eval column; a {self.source} "
+                             "dataset has none (use data.split=random)")
         if self.captions != "detailed" and self.source != "music21":
             raise ValueError(f"data.captions={self.captions!r} writes the music21 source's captions; a {self.source} "
                              "dataset brings its own (leave data.captions at 'detailed')")

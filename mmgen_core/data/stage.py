@@ -45,4 +45,5 @@ def _build(root: Path, cfg: DataConfig, seed: int, progress: bool) -> Manifest:
         "musicbench": lambda: read_musicbench(cfg.path, cfg.audio_dir or Path(cfg.path).parent),
         "official": lambda: read_official(cfg.path, cfg.melody_dir, cfg.audio_dir),
     }[cfg.source]()
-    return build_from_records(root, records, cfg.clip_seconds, seed=seed, limit=cfg.n_clips, progress=progress)
+    return build_from_records(root, records, cfg.clip_seconds, seed=seed, limit=cfg.n_clips, progress=progress,
+                              eval_flag="audioset_eval" if cfg.split == "audioset_eval" else None)

@@ -38,8 +38,9 @@ def order_notes(notes: Iterable[Note], order: str = "onset") -> list[Note]:
     raise ValueError(f"order must be 'onset' or 'official', not {order!r}")
 
 
-def load_midi(path: str | Path) -> list[Note]:
-    """Notes of all non-drum tracks of a MIDI file; raises :class:`MelodyError` when there are none."""
+def load_midi(path: str | Path, track: int | None = None) -> list[Note]:
+    """Notes of all non-drum tracks of a MIDI file, or of track ``track`` alone (its index among the file's
+    instruments); raises :class:`MelodyError` when there are none, listing the tracks for a bad ``track``."""
     import pretty_midi
 
     path = Path(path)
@@ -49,8 +50,14 @@ def load_midi(path: str | Path) -> list[Note]:
         pm = pretty_midi.PrettyMIDI(str(path))
     except Exception as exc:
         raise MelodyError(f"{path}: unreadable MIDI ({exc})") from exc
+    if track is not None and not (0 <= track < len(pm.instruments) and not pm.instruments[track].is_drum
+                                  and pm.instruments[track].notes):
+        tracks = "; ".join(f"{i}: {inst.name or pretty_midi.program_to_instrument_name(inst.program)} "
+                           f"({len(inst.notes)} notes{', drums' if inst.is_drum else ''})"
+                           for i, inst in enumerate(pm.instruments))
+        raise MelodyError(f"{path}: track {track} is not a track with notes to follow; its tracks are {tracks or 'none'}")
     notes = [Note(n.pitch, float(n.start), float(n.end), i)
-             for i, inst in enumerate(pm.instruments) if not inst.is_drum
+             for i, inst in enumerate(pm.instruments) if not inst.is_drum and track in (None, i)
              for n in inst.notes if n.end > n.start]
     if not notes:
         raise MelodyError(f"{path}: no (non-drum) notes; give a MIDI file with a melody")

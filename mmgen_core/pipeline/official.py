@@ -2,16 +2,16 @@
 
 What the release holds (read from the authors' code, commit in ``tests/fixtures/official_checkpoints/README.md``):
 
-- ``mmgen-clmp.pt``: their CLMP, an open_clip-style ``CLAP``: HTS-AT audio branch (LAION's HTSAT-base, reading
-  LAION's 48 kHz log-mel), RoBERTa text branch (pooler output), melody branch (``Embedding(655,1024)`` → zero-padded
-  mean → ``pooler.dense`` → LayerNorm → Linear(1024,768) → GELU → ``fc1`` → GELU), an extra Linear(768,768)
-  (``melody_mlp_1024_to_768``), three projections, two logit scales.
-- ``mmgen-diffusion-checkpoint.ckpt``: a Lightning checkpoint of AudioLDM's ``LatentDiffusion``: the UNet
-  (``model.diffusion_model.*``, and its EMA ``model_ema.*`` that their sampler uses), the VAE with its HiFi-GAN
-  (``first_stage_model.*``), two frozen copies of the CLMP (``cond_stage_models.0.*``, ``clap.*``), the noise
-  schedule buffers and the latent ``scale_factor``. The UNet takes [q, r] through FiLM: ``film_emb`` Linear(1024,
-  768) whose output is concatenated to the time embedding = diffusers' ``class_embed_type="simple_projection"``
-  with ``class_embeddings_concat=True``.
+- ``mg2-clmp.pt`` (``mmgen-clmp.pt`` in their quick-start script): their CLMP, an open_clip-style ``CLAP``: HTS-AT
+  audio branch (LAION's HTSAT-base, reading LAION's 48 kHz log-mel), RoBERTa text branch (pooler output), melody
+  branch (``Embedding(655,1024)`` → zero-padded mean → ``pooler.dense`` → LayerNorm → Linear(1024,768) → GELU →
+  ``fc1`` → GELU), an extra Linear(768,768) (``melody_mlp_1024_to_768``), three projections, two logit scales.
+- ``mg2-diffusion-checkpoint.ckpt`` (``mmgen-diffusion-checkpoint.ckpt``): a Lightning checkpoint of AudioLDM's
+  ``LatentDiffusion``: the UNet (``model.diffusion_model.*``, and its EMA ``model_ema.*`` that their sampler uses),
+  the VAE with its HiFi-GAN (``first_stage_model.*``), two frozen copies of the CLMP (``cond_stage_models.0.*``,
+  ``clap.*``), the noise schedule buffers and the latent ``scale_factor``. The UNet takes [q, r] through FiLM:
+  ``film_emb`` Linear(1024, 768) whose output is concatenated to the time embedding = diffusers'
+  ``class_embed_type="simple_projection"`` with ``class_embeddings_concat=True``.
 - ``melody.npy`` (N, 512) melody embeddings and ``melody.faiss`` their L2 index: the database r is retrieved from.
 
 Every converter maps keys explicitly, leaves out only the keys it names (front-end filters, classifier heads,
@@ -37,8 +37,11 @@ from mmgen_core.checkpoints import CheckpointError, load_weights
 from mmgen_core.diffusion.config import DiffusionConfig, noise_schedule
 
 StateDict = dict[str, torch.Tensor]
-RELEASE_FILES = {"clmp": "mmgen-clmp.pt", "ldm": "mmgen-diffusion-checkpoint.ckpt",
-                 "vectors": "melody.npy", "index": "melody.faiss"}
+# each part of the release by its names: as published on their checkpoint page first, then as their quick-start
+# script names it
+RELEASE_FILES = {"clmp": ("mg2-clmp.pt", "mmgen-clmp.pt"),
+                 "ldm": ("mg2-diffusion-checkpoint.ckpt", "mmgen-diffusion-checkpoint.ckpt"),
+                 "vectors": ("melody.npy",), "index": ("melody.faiss",)}
 MELODY_LAYOUT = "official"  # the converted melody table keeps the authors' row order (mmgen_core.melody.tokens)
 HTSAT_SPEC_SIZE = 256  # LAION's create_htsat_model fixes it for tiny, base and large; no weight shape records it
 LAION_MEL = dict(sampling_rate=48000, feature_size=64, fft_window_size=1024, hop_length=480, frequency_min=50,
@@ -56,7 +59,7 @@ CLMP_UNUSED = {
     r"^text_branch\.embeddings\.position_ids$": "a buffer older transformers saved; recomputed",
 }
 LDM_UNUSED = {
-    r"^(cond_stage_models|clap)\.": "frozen copies of the CLMP (loaded from mmgen-clmp.pt)",
+    r"^(cond_stage_models|clap)\.": "frozen copies of the CLMP (loaded from mg2-clmp.pt)",
     r"^first_stage_model\.loss\.": "the VAE's training loss (LPIPS, discriminator)",
     r"^model_ema\.(decay|num_updates)$": "EMA bookkeeping",
     r"^(logvar|alphas_cumprod(_prev)?|sqrt_.*|log_one_minus_alphas_cumprod|posterior_.*)$":
@@ -371,31 +374,33 @@ class OfficialRelease:
     folder: Path
 
     def path(self, part: str) -> Path:
-        return self.folder / RELEASE_FILES[part]
+        """The file of ``part`` under whichever of its names the folder holds (the published one when none)."""
+        names = RELEASE_FILES[part]
+        return next((self.folder / n for n in names if (self.folder / n).is_file()), self.folder / names[0])
 
     @classmethod
     def find(cls, folder: str | Path) -> "OfficialRelease":
         """The release in ``folder``, or a :class:`CheckpointError` naming the missing files."""
         release = cls(Path(folder))
-        missing = [RELEASE_FILES[p] for p in ("ldm", "vectors", "index") if not release.path(p).is_file()]
+        missing = [" or ".join(RELEASE_FILES[p]) for p in ("ldm", "vectors", "index") if not release.path(p).is_file()]
         if missing:
             raise CheckpointError(f"{folder}: not the authors' MMGen release (missing {missing}); it needs "
-                                  f"{sorted(RELEASE_FILES.values())} from their checkpoint page")
+                                  f"{[n[0] for n in RELEASE_FILES.values()]} from their checkpoint page")
         return release
 
     @staticmethod
     def holds(folder: str | Path) -> bool:
-        """Whether ``folder`` looks like the authors' release (its LDM checkpoint is there)."""
-        return (Path(folder) / RELEASE_FILES["ldm"]).is_file()
+        """Whether ``folder`` looks like the authors' release (its LDM checkpoint is there, under either name)."""
+        return OfficialRelease(Path(folder)).path("ldm").is_file()
 
     def clmp_state(self, ldm: Mapping[str, torch.Tensor]) -> tuple[StateDict, str]:
-        """The CLMP weights: ``mmgen-clmp.pt``, else the copy the LDM checkpoint conditions on."""
+        """The CLMP weights: ``mg2-clmp.pt``, else the copy the LDM checkpoint conditions on."""
         if self.path("clmp").is_file():
             return read_checkpoint(self.path("clmp")), str(self.path("clmp"))
         copy = _sub(ldm, "cond_stage_models.0.model.")
         if not copy:
-            raise CheckpointError(f"{self.folder}: no {RELEASE_FILES['clmp']} and no CLMP inside "
-                                  f"{RELEASE_FILES['ldm']} (cond_stage_models.0.model.*)")
+            raise CheckpointError(f"{self.folder}: no {' or '.join(RELEASE_FILES['clmp'])} and no CLMP inside "
+                                  f"{self.path('ldm').name} (cond_stage_models.0.model.*)")
         return copy, f"{self.path('ldm')} (cond_stage_models.0.model)"
 
     def melody_vectors(self) -> np.ndarray:
@@ -403,7 +408,7 @@ class OfficialRelease:
         vectors = np.load(self.path("vectors"))
         index = faiss.read_index(str(self.path("index")))
         if vectors.ndim != 2 or index.ntotal != len(vectors) or index.d != vectors.shape[1]:
-            raise CheckpointError(f"{self.folder}: {RELEASE_FILES['vectors']} {vectors.shape} and "
-                                  f"{RELEASE_FILES['index']} ({index.ntotal} × {index.d}) do not describe the same "
+            raise CheckpointError(f"{self.folder}: {self.path('vectors').name} {vectors.shape} and "
+                                  f"{self.path('index').name} ({index.ntotal} × {index.d}) do not describe the same "
                                   "database")
         return vectors

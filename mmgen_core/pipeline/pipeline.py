@@ -103,14 +103,18 @@ class Generation:
     sample_rate: int = SAMPLE_RATE
 
 
-def load_melody(source: str | Path | Sequence[Note], seconds: float | None = None) -> list[Note]:
-    """A user melody: a Note list, a MIDI file, or an audio recording (notes by Basic Pitch)."""
+def load_melody(source: str | Path | Sequence[Note], seconds: float | None = None, *, track: int | None = None,
+                start: float = 0.0) -> list[Note]:
+    """A user melody: a Note list, a MIDI file (``track``: one of its tracks), or an audio recording (notes by Basic
+    Pitch); from ``start`` seconds in (shifted to 0) and, with ``seconds``, its first ``seconds`` from there."""
     if isinstance(source, (str, Path)):
         path = Path(source)
         if not path.exists():
             raise MelodyError(f"{path}: melody file not found")
+        if track is not None and path.suffix.lower() not in MIDI_SUFFIXES:
+            raise MelodyError(f"{path}: a track can be picked from a MIDI file only")
         if path.suffix.lower() in MIDI_SUFFIXES:
-            notes = load_midi(path)
+            notes = load_midi(path, track)
         elif path.suffix.lower() in AUDIO_SUFFIXES:
             found = extract_notes([path], progress=False)[0]
             if isinstance(found, Exception):
@@ -122,10 +126,12 @@ def load_melody(source: str | Path | Sequence[Note], seconds: float | None = Non
         name = str(path)
     else:
         notes, name = list(source), "melody"
-    if seconds is not None:
-        notes = clip_notes(notes, 0.0, seconds)
+    if start or seconds is not None:
+        notes = clip_notes(notes, start, start + seconds if seconds is not None else float("inf"))
     if not notes:
-        raise MelodyError(f"{name}: no notes" + (f" in the first {seconds:.2f} s" if seconds else ""))
+        where = (f" in the {seconds:.2f} s from {start:g} s" if seconds else f" after {start:g} s") \
+            if start or seconds else ""
+        raise MelodyError(f"{name}: no notes{where}")
     return notes
 
 
@@ -315,7 +321,7 @@ class MMGenPipeline:
         """The authors' release (:class:`~mmgen_core.pipeline.official.OfficialRelease`) on ``profile``'s models.
 
         Their UNet conditions on [q, r] by FiLM with no roll: mode ``mmgen``, ε-prediction. The VAE and HiFi-GAN
-        come from the same checkpoint, the CLMP from ``mmgen-clmp.pt`` (RoBERTa's tokenizer and config from the
+        come from the same checkpoint, the CLMP from ``mg2-clmp.pt`` (RoBERTa's tokenizer and config from the
         profile's ``alignment.text_model``, a local roberta-base folder). r is the exact top-1 of ``melody.npy``
         (a flat index over it; their ``melody.faiss`` is only checked against it). The release keeps no notes for
         its database melodies, so ``Generation.melodies`` of retrieved ones are empty."""

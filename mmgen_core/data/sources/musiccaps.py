@@ -9,8 +9,9 @@ from mmgen_core.data.sources.records import AUDIO_EXTS, SourceRecord
 
 
 def read_musiccaps(csv_path: str | Path, audio_dir: str | Path) -> Iterator[SourceRecord]:
-    """MusicCaps' public CSV (ytid, start_s, end_s, caption, aspect_list); audio ``<ytid>*.<ext>`` in
-    ``audio_dir`` — either the 10 s clip itself or the full track (then cut at start_s..end_s)."""
+    """MusicCaps' public CSV (ytid, start_s, end_s, caption, aspect_list, is_audioset_eval); audio ``<ytid>*.<ext>``
+    in ``audio_dir`` — either the 10 s clip itself or the full track (then cut at start_s..end_s). Each record's meta
+    keeps ``audioset_eval`` when the CSV has the column (the split other MusicCaps papers evaluate on)."""
     audio_dir = Path(audio_dir)
     files = {}
     for p in audio_dir.rglob("*"):
@@ -20,6 +21,8 @@ def read_musiccaps(csv_path: str | Path, audio_dir: str | Path) -> Iterator[Sour
         for row in csv.DictReader(f):
             ytid = row["ytid"]
             path = files.get(ytid, audio_dir / f"{ytid}.wav")
-            yield SourceRecord(f"mc-{ytid}", path, [row["caption"]] if row.get("caption") else [],
-                               {"aspects": row.get("aspect_list", ""), "ytid": ytid},
+            meta = {"aspects": row.get("aspect_list", ""), "ytid": ytid}
+            if row.get("is_audioset_eval") not in (None, ""):
+                meta["audioset_eval"] = row["is_audioset_eval"].strip().lower() in ("true", "1")
+            yield SourceRecord(f"mc-{ytid}", path, [row["caption"]] if row.get("caption") else [], meta,
                                start_s=float(row["start_s"]), end_s=float(row["end_s"]))

@@ -18,7 +18,7 @@ from mmgen_core.audio.io import (
     load_audio,
     save_audio,
 )
-from mmgen_core.data.manifest import Item, Manifest, Reject, assign_splits
+from mmgen_core.data.manifest import Item, Manifest, Reject, assign_eval_split, assign_splits
 from mmgen_core.data.writer import ClipWriter
 
 AUDIO_EXTS = (".wav", ".flac", ".ogg", ".mp3")
@@ -50,8 +50,10 @@ def segment_starts(duration: float, clip_seconds: float, trim: float = 0.1) -> l
 
 
 def build_from_records(root: str | Path, records: Iterable[SourceRecord], clip_seconds: float, seed: int = 0,
-                       limit: int = 0, progress: bool = True, batch: int = 16) -> Manifest:
-    """Cut clips, extract melodies, write ``root/manifest.jsonl``; bad items go to rejects.jsonl."""
+                       limit: int = 0, progress: bool = True, batch: int = 16, eval_flag: str | None = None) -> Manifest:
+    """Cut clips, extract melodies, write ``root/manifest.jsonl``; bad items go to rejects.jsonl. Splits: seeded
+    8:1:1 by recording, or with ``eval_flag`` (a meta field) the source's own test split
+    (:func:`~mmgen_core.data.manifest.assign_eval_split`)."""
     man, stage = Manifest(root), StageDir(Path(root))
     if stage.done:
         return man
@@ -60,8 +62,10 @@ def build_from_records(root: str | Path, records: Iterable[SourceRecord], clip_s
     writer = ClipWriter(man, batch)
     n_kept = len(man.items()) if man.exists() else 0
     n = int(round(clip_seconds * SAMPLE_RATE))
+    capped = False
     for rec in tqdm(records, desc="clips", disable=not progress):
         if limit and n_kept + writer.kept + len(writer.pending) >= limit:
+            capped = True
             break
         if not rec.captions or not rec.captions[0].strip():
             if rec.id not in done:
@@ -92,6 +96,11 @@ def build_from_records(root: str | Path, records: Iterable[SourceRecord], clip_s
     writer.flush()
     if not man.exists():
         raise ValueError(f"{man.root}: no usable clips (see {man.rejects_path})")
-    man.write(assign_splits(man.items(), seed=seed, group_key="file"))
-    stage.finish({"clips": len(man.items()), "rejects": len(man.rejects())})
+    items = man.items()
+    man.write(assign_eval_split(items, eval_flag, seed, group_key="file") if eval_flag else
+              assign_splits(items, seed=seed, group_key="file"))
+    if capped:  # said, not silent: a user's folder may hold more than the profile's n_clips
+        print(f"[mmgen] data.n_clips={limit}: kept the first {limit} clips of the source and left the rest; "
+              "set data.n_clips=0 to use every clip")
+    stage.finish({"clips": len(man.items()), "rejects": len(man.rejects()), "capped_at": limit if capped else None})
     return man
