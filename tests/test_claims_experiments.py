@@ -534,7 +534,7 @@ def test_plots_draw_one_point_per_configuration_and_the_baseline_band():
     import matplotlib
 
     matplotlib.use("Agg")
-    from mmgen_core.reporting import plot_isr_quality, plot_scaling
+    from mmgen_core.reporting import plot_caption_deltas, plot_isr_quality, plot_scaling
 
     table = pd.DataFrame({"config": ["Flat", "PQ 1×8b", "HNSW"], "kind": ["flat", "pq", "hnsw"], "isr": [0.5, 0.3, 0.2],
                           "fad_inf": [10.0, 12.0, 13.0], "fad_inf_low": [9.0, 11.0, 12.0],
@@ -546,3 +546,6 @@ def test_plots_draw_one_point_per_configuration_and_the_baseline_band():
                            "low": [0.2, 0.3, 0.1], "high": [0.4, 0.5, 0.3]})
     ax = plot_scaling(curves, "kid", baseline="text @ 1")
     assert len(ax.lines) >= 2 and [t.get_text() for t in ax.get_xticklabels()] == ["20", "40"]
+    ax = plot_caption_deltas(_caption_run(1.0).deltas_table(), "emb_dist")
+    assert len(ax.collections[0].get_offsets()) == 16 and "up = better" in ax.get_ylabel()
+    assert "↓" not in ax.get_ylabel() and ax.get_ylabel().startswith("Δ −embedding distance")

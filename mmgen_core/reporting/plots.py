@@ -333,7 +333,8 @@ def plot_caption_deltas(deltas: pd.DataFrame, metric: str, ax: Any = None, title
     ax.scatter(deltas["d_intersection"], deltas[f"d_{metric}"], s=18, alpha=0.8)
     ax.set_xlabel("Δ intersection (approximate − exact), this caption")
     sign = "−" if metric in LOWER_IS_BETTER else ""
-    ax.set_ylabel(f"Δ {sign}{metric_label(metric, 24)} (up = better)")
+    name = re.sub(r"\s*\([↑↓] better\)$", "", metric_label(metric))  # the value is signed: up is better either way
+    ax.set_ylabel("\n".join(textwrap.wrap(f"Δ {sign}{name} (up = better)", 28)))
     if title:
         ax.set_title(title, fontsize=9)
     return ax
