@@ -222,6 +222,11 @@ def _overrides(items: Sequence[str], run: str | None = None) -> dict:
     return out
 
 
+def _listed(values: Sequence[str]) -> list[str]:
+    """Values of a repeatable, comma-separated flag (``--only 01,02 --only 05``), in order."""
+    return [x.strip() for part in values for x in part.split(",") if x.strip()]
+
+
 def _run_name(text: str) -> str:
     """A ``--run`` name: one folder name of letters, digits, ``.``, ``_`` and ``-``."""
     if not re.fullmatch(r"[A-Za-z0-9_-][A-Za-z0-9._-]*", text):
@@ -241,7 +246,7 @@ def _add_profile(p: argparse.ArgumentParser, run: bool = False) -> None:
 
 
 def cmd_notebooks(args: argparse.Namespace) -> int:
-    only = [s for part in args.only for s in part.split(",") if s]
+    only = _listed(args.only)
     timings = run_notebooks(args.profile, _overrides(args.overrides, args.run), only=only, fresh=args.fresh or None)
     print(f"[mmgen] {len(timings)} notebooks in {sum(t for _, t in timings):.0f} s")
     return 0
@@ -268,7 +273,6 @@ def cmd_train(args: argparse.Namespace) -> int:
     profile = load_profile(args.profile, _overrides(args.overrides))
     stages = Stages(profile)
     t0 = time.time()
-    mode = args.mode or stages.generation_config.mode
     if args.stage == "data":
         built = stages.dataset.root
     elif args.stage == "alignment":
@@ -282,6 +286,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         built = f"{len(c.item)} (query, melody) rows of {len(c.latents)} training clips"
     else:
         st = stages.with_unet_seed(args.seed) if args.seed is not None else stages
+        mode = args.mode or stages.generation_config.mode
         st.unet(mode)
         built = st.unet_folder(mode).path
     print(f"[mmgen] {args.stage}: {built} ({time.time() - t0:.0f} s)")
@@ -311,7 +316,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     through the harness (cached); printed, and kept in results/<profile>/<run>/tables/ with ``--run``."""
     profile = load_profile(args.profile, _overrides(args.overrides, args.run))
     cfg = profile.section("results", ResultsConfig)
-    systems = [x.strip() for part in args.systems for x in part.split(",") if x.strip()] or None
+    systems = _listed(args.systems) or None
     try:
         run = table1_runs(Stages(profile, train_missing=not args.no_train), cfg,
                           profile.section("evaluation", EvaluationConfig),
@@ -369,7 +374,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = sub.add_parser("train", help="build one stage of the profile (and what it reads), or load it when built")
     p.add_argument("stage", choices=TRAIN_STAGES)
     _add_profile(p)
-    p.add_argument("--mode", choices=MODES, help="unet/conditions: the conditioning mode (default: the profile's)")
+    p.add_argument("--mode", choices=MODES, help="unet: the conditioning mode (default: the profile's)")
     p.add_argument("--variant", help="alignment: the aligner variant (default trimodal; e.g. bimodal)")
     p.add_argument("--seed", type=int, help="alignment/unet: another training seed (default: the profile's)")
     p.set_defaults(func=cmd_train)

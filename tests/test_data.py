@@ -129,6 +129,8 @@ def test_musiccaps_standard_split_takes_its_audioset_eval_clips_as_the_test_spli
         load_profile("smoke", {"data.split": "audioset_eval"}).section("data", DataConfig)
     with pytest.raises(ValueError, match="data.split must be one of"):
         DataConfig(split="official")
+    assert DataConfig(source="musiccaps", path="data/mc.csv").label() == "MusicCaps (mc.csv)"  # table notes
+    assert DataConfig().label() == "embedded music21 data"
     no_column = [Item(f"c{i}", "a.wav", ["x"], meta={}) for i in range(3)]
     with pytest.raises(ValueError, match="lacks the column"):
         assign_eval_split(no_column, "audioset_eval")

@@ -43,11 +43,10 @@ class DataConfig:
     SPLITS: ClassVar[tuple[str, ...]] = ("random", "audioset_eval")
 
     def label(self) -> str:
-        """The data in words, for table notes: ``embedded music21 data``, ``folder my_music``, ``MusicCaps``."""
-        where = f" ({Path(self.path).name})" if self.path else ""
-        return {"music21": "embedded music21 data", "folder": f"folder {Path(self.path or '').name}".strip(),
-                "musiccaps": f"MusicCaps{where}", "musicbench": f"MusicBench{where}",
-                "official": f"the authors' split{where}"}[self.source]
+        """The data in words, for table notes: ``embedded music21 data``, ``folder (my_music)``, ``MusicCaps (…)``."""
+        name = {"music21": "embedded music21 data", "folder": "folder", "musiccaps": "MusicCaps",
+                "musicbench": "MusicBench", "official": "the authors' split"}[self.source]
+        return f"{name} ({Path(self.path).name})" if self.path else name
 
     def __post_init__(self) -> None:
         if self.captions not in self.CAPTION_STYLES:

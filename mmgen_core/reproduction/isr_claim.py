@@ -430,10 +430,10 @@ class CaptionRun:
         if self.harness is None:
             return pd.DataFrame(columns=["mode", "clip", "configs", "d_intersection"])
         p = self.pairs[~self.pairs["exact"]]
-        out = pd.DataFrame({"mode": self.mode, "clip": p["clip_id"].to_numpy(), "configs": p["configs"].to_numpy()})
+        out = pd.DataFrame({"mode": self.mode, "clip": p["clip_id"].to_numpy(), "configs": p["configs"].to_numpy(),
+                            "d_intersection": self.deltas(CAPTION_METRICS[0])[1]})
         for m in CAPTION_METRICS:
-            _, dx, dq = self.deltas(m)
-            out["d_intersection"], out[f"d_{m}"] = dx, dq.mean(axis=0)
+            out[f"d_{m}"] = self.deltas(m)[2].mean(axis=0)
         return out
 
     def n_text(self) -> str:

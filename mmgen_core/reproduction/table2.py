@@ -12,6 +12,7 @@ from mmgen_core.alignment.metrics import DIRECTIONS, RECALL_AT, chance_recall, r
 from mmgen_core.alignment.stage import AlignmentRun
 from mmgen_core.evaluation.intervals import Effect, leave_one_out, run_level_interval
 from mmgen_core.reproduction.paper import PAPER_TABLE2
+from mmgen_core.stages import Stages
 
 METRICS = tuple(f"R@{k}" for k in RECALL_AT) + ("mAP@10",)
 CLAIM_METRICS = ("R@1", "mAP@10")  # per clip: the alignment claim's measure, then its exploratory one
@@ -116,7 +117,7 @@ def _model_runs(runs: ModelRuns | Sequence[AlignmentRun]) -> ModelRuns:
     return runs if isinstance(runs, ModelRuns) else ModelRuns.of(runs)
 
 
-def claim_aligners(stages, seeds: Sequence[int], folds: int = 0,
+def claim_aligners(stages: Stages, seeds: Sequence[int], folds: int = 0,
                    variants: Sequence[str] = CLAIM_ALIGNERS) -> dict[str, ModelRuns]:
     """The alignment claim's models (:data:`CLAIM_ALIGNERS`), one run per training seed: on the dataset's split
     (``folds`` 0), or ``folds``-fold over every clip (:meth:`~mmgen_core.stages.Stages.with_fold`; each fold's
